@@ -1,0 +1,3 @@
+//! Proxmox VE for the paas SDK.
+#[cfg(feature = "sim")]
+pub mod sim;

@@ -1,0 +1,2 @@
+//! paas placeholder
+pub use paas_core as core;
