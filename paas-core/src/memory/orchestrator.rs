@@ -1,0 +1,4 @@
+//! Fake Orchestrator (placeholder until implemented).
+/// Fake orchestrator.
+#[derive(Debug, Clone, Default)]
+pub struct FakeOrchestrator;

@@ -1,0 +1,1 @@
+//! Conformance suite for the id_allocator port (to be written).

@@ -1,0 +1,1 @@
+//! Conformance suite for the ledger port (to be written).

@@ -1,0 +1,1 @@
+//! Conformance suite for the orchestrator port (to be written).

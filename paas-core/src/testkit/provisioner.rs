@@ -1,0 +1,1 @@
+//! Conformance suite for the provisioner port (to be written).
