@@ -65,11 +65,13 @@ pub struct MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.lock();
-        f.debug_struct("MemoryStore")
-            .field("orgs", &state.records.list_orgs().len())
-            .field("unfinished_operations", &state.queue.unfinished())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("MemoryStore");
+        // `try_lock`: formatting must not deadlock when the store is in use.
+        if let Ok(state) = self.shared.state.try_lock() {
+            d.field("orgs", &state.records.list_orgs().len())
+                .field("unfinished_operations", &state.queue.unfinished());
+        }
+        d.finish_non_exhaustive()
     }
 }
 
