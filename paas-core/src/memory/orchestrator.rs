@@ -50,7 +50,7 @@ pub enum OrchestratorCall {
 /// before it settled is `Failed`. Services added with
 /// [`FakeOrchestrator::add_unmanaged_service`] show in `status` but not in `list`, and the
 /// fake refuses (`Conflict`) to change or remove them: the platform never touches what it did
-/// not create.
+/// not create. Each apply writes a log line `starting <image> (release <n>)`.
 ///
 /// ```
 /// use paas_core::memory::FakeOrchestrator;
@@ -186,6 +186,17 @@ struct FakeService {
 }
 
 impl FakeService {
+    /// Appends a line of output, handing it to every follower still listening.
+    fn write(&mut self, line: String) {
+        let line = LogLine {
+            at: Some(chrono::Utc::now()),
+            line,
+        };
+        self.followers
+            .retain(|f| f.unbounded_send(Ok(line.clone())).is_ok());
+        self.logs.push(line);
+    }
+
     fn view(&self) -> Service {
         let running = match self.rollouts.last().and_then(|t| t.settled.as_ref()) {
             Some(RolloutState::Converged | RolloutState::RolledBack { .. }) => self.spec.replicas,
@@ -393,13 +404,7 @@ impl FakeOrchestrator {
             .services
             .get_mut(service)
             .ok_or_else(|| absent(service))?;
-        let line = LogLine {
-            at: Some(chrono::Utc::now()),
-            line: line.into(),
-        };
-        svc.followers
-            .retain(|f| f.unbounded_send(Ok(line.clone())).is_ok());
-        svc.logs.push(line);
+        svc.write(line.into());
         Ok(())
     }
 
@@ -460,6 +465,11 @@ impl Orchestrator for FakeOrchestrator {
             started_at: track.started_at,
         };
         svc.rollouts.push(track);
+        // Like a real container, each new task says something when it starts.
+        svc.write(format!(
+            "starting {} (release {})",
+            spec.image, spec.release
+        ));
         Ok(rollout)
     }
 
