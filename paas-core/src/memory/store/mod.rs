@@ -35,6 +35,10 @@ struct Shared {
 /// A [`Store`] kept in memory. Clones share the same records, so a test can hand one copy to
 /// the platform and keep another to look inside. Nothing survives the process.
 ///
+/// Writes that name an app (`enqueue`, `create_release`, `append_event`, `record_usage`)
+/// need the app recorded under the same organisation, and are `NotFound` otherwise, as with
+/// the SQL store's foreign keys. A lease counts as expired once `now >= expires_at`.
+///
 /// The lock is never held across an `.await`; leasing costs O(log n) whatever the number of
 /// queued operations.
 ///
