@@ -10,7 +10,7 @@ async fn memory_store_passes_the_store_suite() {
     let report = store::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
     report.assert_all_passed();
     assert!(
-        report.passed.len() >= 35,
+        report.passed.len() >= 37,
         "only {} checks ran",
         report.passed.len()
     );
