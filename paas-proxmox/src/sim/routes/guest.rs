@@ -162,7 +162,10 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     let vmid = call.vmid();
     {
         let st = inner.state();
-        find_guest(&st, call.node(), kind, vmid)?;
+        let g = find_guest(&st, call.node(), kind, vmid)?;
+        if !call.flag("skiplock") {
+            check_lock(g)?;
+        }
     }
     let _guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
     let mut st = inner.state();
@@ -217,14 +220,19 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
 pub(crate) async fn power(inner: &Arc<Inner>, call: &Call, kind: GuestKind, action: &str) -> ApiResult {
     let vmid = call.vmid();
     let node = call.node().to_string();
+    let skiplock = action == "stop" && call.flag("skiplock");
     {
+        // PVE reads the config and checks its lock before taking the file lock.
         let st = inner.state();
-        find_guest(&st, &node, kind, vmid)?;
+        let g = find_guest(&st, &node, kind, vmid)?;
+        if !skiplock {
+            check_lock(g)?;
+        }
     }
     let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
     let mut st = inner.state();
     let g = find_guest(&st, &node, kind, vmid)?;
-    if !(action == "stop" && call.flag("skiplock")) {
+    if !skiplock {
         check_lock(g)?;
     }
     let noun = g.noun();
@@ -296,14 +304,18 @@ pub(crate) fn with_start_time(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u
 pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
     let vmid = call.vmid();
     let node = call.node().to_string();
+    let skiplock = kind == GuestKind::Qemu && call.flag("skiplock");
     {
         let st = inner.state();
-        find_guest(&st, &node, kind, vmid)?;
+        let g = find_guest(&st, &node, kind, vmid)?;
+        if !skiplock {
+            check_lock(g)?;
+        }
     }
     let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
     let mut st = inner.state();
     let g = find_guest_mut(&mut st, &node, kind, vmid)?;
-    if !(kind == GuestKind::Qemu && call.flag("skiplock")) {
+    if !skiplock {
         check_lock(g)?;
     }
     let force = kind == GuestKind::Lxc && call.flag("force");
