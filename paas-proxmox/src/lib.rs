@@ -3,7 +3,10 @@
 //! ([`vmid`]) and, with feature `sim`, a faithful simulator to test against.
 
 pub mod client;
+pub mod provisioner;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod vmid;
 
 pub use client::{Auth, ProxmoxClient, ProxmoxConfig, Tls};
+pub use provisioner::{ProvisionerOptions, ProxmoxProvisioner, RetryPolicy};
