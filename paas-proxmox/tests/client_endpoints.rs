@@ -203,10 +203,7 @@ async fn lxc_lifecycle_and_its_errors() {
         ifaces.iter().any(|i| i.name == "eth0" && i.inet.is_some()),
         "{ifaces:?}"
     );
-    let rb = c
-        .reboot_guest(GuestType::Lxc, NODE, 200, Some(5))
-        .await
-        .unwrap();
+    let rb = c.reboot_lxc(NODE, 200, Some(5)).await.unwrap();
     c.wait_task(&rb, WaitOptions::default()).await.unwrap();
     let down = c
         .shutdown_guest(

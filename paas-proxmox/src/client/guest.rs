@@ -203,18 +203,6 @@ pub fn shutdown_request(
     .opt_flag("forceStop", opts.force_stop)
 }
 
-/// `POST .../status/reboot`.
-pub fn reboot_request(kind: GuestType, node: &str, vmid: u32, timeout: Option<u32>) -> ApiRequest {
-    ApiRequest::new(
-        Method::Post,
-        with_tail(
-            guest_path(kind, node, &vmid.to_string()),
-            &["status", "reboot"],
-        ),
-    )
-    .opt("timeout", timeout)
-}
-
 /// `GET .../status/current`.
 pub fn status_request(kind: GuestType, node: &str, vmid: u32) -> ApiRequest {
     ApiRequest::new(
@@ -285,17 +273,6 @@ impl ProxmoxClient {
         opts: ShutdownOptions,
     ) -> Result<Upid> {
         self.send(&shutdown_request(kind, node, vmid, opts)).await
-    }
-
-    /// Reboots a guest; returns the task.
-    pub async fn reboot_guest(
-        &self,
-        kind: GuestType,
-        node: &str,
-        vmid: u32,
-        timeout: Option<u32>,
-    ) -> Result<Upid> {
-        self.send(&reboot_request(kind, node, vmid, timeout)).await
     }
 
     /// A guest's current status.

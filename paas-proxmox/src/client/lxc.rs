@@ -1,4 +1,4 @@
-//! LXC-only endpoints: create and interfaces (the shared ones are in [`super::guest`]).
+//! LXC-only endpoints: create, reboot and interfaces (the shared ones are in [`super::guest`]).
 
 use super::{ApiRequest, Method, ProxmoxClient, Upid};
 use paas_core::Result;
@@ -86,6 +86,15 @@ pub fn create_request(node: &str, p: &CreateLxc) -> ApiRequest {
     req
 }
 
+/// `POST /nodes/{node}/lxc/{vmid}/status/reboot`.
+pub fn reboot_request(node: &str, vmid: u32, timeout: Option<u32>) -> ApiRequest {
+    ApiRequest::new(
+        Method::Post,
+        ["nodes", node, "lxc", &vmid.to_string(), "status", "reboot"],
+    )
+    .opt("timeout", timeout)
+}
+
 /// `GET /nodes/{node}/lxc/{vmid}/interfaces`.
 pub fn interfaces_request(node: &str, vmid: u32) -> ApiRequest {
     ApiRequest::new(
@@ -99,6 +108,11 @@ impl ProxmoxClient {
     /// until the task ends.
     pub async fn create_lxc(&self, node: &str, params: &CreateLxc) -> Result<Upid> {
         self.send(&create_request(node, params)).await
+    }
+
+    /// Reboots a running container (shutdown with `timeout`, then start); returns the task.
+    pub async fn reboot_lxc(&self, node: &str, vmid: u32, timeout: Option<u32>) -> Result<Upid> {
+        self.send(&reboot_request(node, vmid, timeout)).await
     }
 
     /// The interfaces of a container; `None` while it is stopped.
