@@ -59,7 +59,13 @@ pub async fn create_with_allocator(
 ) -> Result<GuestRef> {
     let mut lost: BTreeSet<u64> = BTreeSet::new();
     for _ in 0..MAX_VMID_ATTEMPTS {
-        let mut avoid = cluster_vmids(provisioner.client()).await?;
+        let mut avoid = provisioner
+            .options()
+            .retry
+            .run("listing the cluster's VMIDs", || {
+                cluster_vmids(provisioner.client())
+            })
+            .await?;
         avoid.extend(lost.iter().copied());
         let avoid: Vec<u64> = avoid.into_iter().collect();
         let id = allocator.allocate(POOL_VMID, owner, &avoid).await?;
