@@ -25,6 +25,9 @@ pub enum ErrorClass {
     RequestTimeout,
     /// The server's TLS certificate was refused (not the pinned one, or not trusted).
     Certificate,
+    /// The cluster lost quorum (`cluster not ready - no quorum?`): writes are refused until
+    /// the nodes see each other again.
+    NoQuorum,
     /// A config lock could not be taken in time (`can't lock file ... got timeout`): transient.
     LockTimeout,
     /// The guest's config is locked by a running operation (`CT is locked (create)`).
@@ -62,6 +65,7 @@ impl ErrorClass {
             ErrorClass::RequestTimeout => (ErrorKind::Timeout, true),
             ErrorClass::Certificate => (ErrorKind::Unavailable, false),
             ErrorClass::LockTimeout => (ErrorKind::Unavailable, true),
+            ErrorClass::NoQuorum => (ErrorKind::Unavailable, true),
             ErrorClass::Locked => (ErrorKind::Conflict, true),
             ErrorClass::AlreadyExists => (ErrorKind::Conflict, false),
             ErrorClass::AlreadyRunning => (ErrorKind::Conflict, false),
@@ -236,6 +240,8 @@ pub fn classify(
     }
     if has("got timeout") {
         ErrorClass::LockTimeout
+    } else if has("no quorum") {
+        ErrorClass::NoQuorum
     } else if has("already exists") {
         ErrorClass::AlreadyExists
     } else if has("already running") {
@@ -372,6 +378,13 @@ mod tests {
                 false,
             ),
             (500, "CT is locked (create)", vec![], Conflict, true),
+            (
+                500,
+                "cluster not ready - no quorum?",
+                vec![],
+                Unavailable,
+                true,
+            ),
             (500, "something broke", vec![], Backend, false),
         ];
         for (status, reason, pairs, want_kind, want_retry) in cases {
