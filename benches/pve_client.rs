@@ -34,7 +34,9 @@ fn spec(vmid: u32) -> GuestSpec {
         vmid: Vmid::new(vmid).expect("vmid"),
         node: "pve1".parse().expect("node"),
         hostname: format!("ct{vmid}").parse().expect("hostname"),
-        source: GuestSource::LxcTemplate { template: DEBIAN.into() },
+        source: GuestSource::LxcTemplate {
+            template: DEBIAN.into(),
+        },
         cores: 1,
         memory_mb: 64,
         disk_gb: 1,
@@ -62,22 +64,33 @@ fn benches(crit: &mut Criterion) {
         .build()
         .expect("runtime");
     let sim = rt
-        .block_on(PveSim::builder().nodes(1).node_memory_mb(1 << 30).task_duration(Duration::ZERO).start())
+        .block_on(
+            PveSim::builder()
+                .nodes(1)
+                .node_memory_mb(1 << 30)
+                .task_duration(Duration::ZERO)
+                .start(),
+        )
         .expect("simulator");
     let c = client(&sim);
 
     let mut g = crit.benchmark_group("pve_client");
-    g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_version", |b| {
-        b.to_async(&rt).iter(|| async { c.version().await.expect("version") })
+        b.to_async(&rt)
+            .iter(|| async { c.version().await.expect("version") })
     });
     g.finish();
 
-    let next = AtomicU32::new(1000);
+    let next = AtomicU32::new(10_000);
     let p = ProxmoxProvisioner::new(c.clone());
     let mut g = crit.benchmark_group("pve_provisioner");
-    g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     g.bench_function("create_start", |b| {
         b.to_async(&rt).iter(|| async {
             let vmid = next.fetch_add(1, Ordering::Relaxed);
@@ -97,7 +110,10 @@ fn benches(crit: &mut Criterion) {
             };
             let upid = c.create_lxc("pve1", &params).await.expect("create");
             spin_wait(&c, &upid).await;
-            let upid = c.start_guest(GuestType::Lxc, "pve1", vmid).await.expect("start");
+            let upid = c
+                .start_guest(GuestType::Lxc, "pve1", vmid)
+                .await
+                .expect("start");
             spin_wait(&c, &upid).await;
         })
     });

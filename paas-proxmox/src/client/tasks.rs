@@ -72,11 +72,15 @@ pub struct WaitOptions {
 }
 
 impl Default for WaitOptions {
-    /// 10 minutes, polls from 50 ms doubling to 1 s, 20 log lines.
+    /// 10 minutes, polls at once, then after 1 ms doubling to 1 s, 20 log lines.
+    ///
+    /// The short first pause costs a few cheap extra polls on a real server, whose tasks take
+    /// seconds, and keeps a fast task (or a simulator with no task time) from waiting a whole
+    /// long pause for nothing.
     fn default() -> Self {
         WaitOptions {
             timeout: Duration::from_secs(600),
-            initial_poll: Duration::from_millis(50),
+            initial_poll: Duration::from_millis(1),
             max_poll: Duration::from_secs(1),
             log_lines: 20,
         }
