@@ -13,7 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends a raw HTTP/1.1 request and returns the status line.
 async fn status_line(sim: &PveSim, request: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(sim.http_addr()).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(sim.http_addr())
+        .await
+        .expect("connect");
     s.write_all(request.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
@@ -28,7 +30,13 @@ async fn validation_errors_have_pve_shape_and_texts() {
     let r = api
         .post(
             "/nodes/pve1/lxc",
-            &[("vmid", "99"), ("start", "true"), ("memory", "abc"), ("bogus", "1"), ("cores", "9000")],
+            &[
+                ("vmid", "99"),
+                ("start", "true"),
+                ("memory", "abc"),
+                ("bogus", "1"),
+                ("cores", "9000"),
+            ],
         )
         .await;
     assert_eq!(r.status, 400);
@@ -49,30 +57,70 @@ async fn validation_errors_have_pve_shape_and_texts() {
     );
 
     let long = "x".repeat(256);
-    let r = api.post("/nodes/pve1/lxc", &[("vmid", "1000000000"), ("ostemplate", &long)]).await;
-    assert_eq!(r.error("vmid"), "value must have a maximum value of 999999999");
-    assert_eq!(r.error("ostemplate"), "value may only be 255 characters long");
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[("vmid", "1000000000"), ("ostemplate", &long)],
+        )
+        .await;
+    assert_eq!(
+        r.error("vmid"),
+        "value must have a maximum value of 999999999"
+    );
+    assert_eq!(
+        r.error("ostemplate"),
+        "value may only be 255 characters long"
+    );
 
     let r = api.get_q("/cluster/resources", &[("type", "foo")]).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.error("type"), "value 'foo' does not have a value in the enumeration 'vm, storage, node, sdn'");
+    assert_eq!(
+        r.error("type"),
+        "value 'foo' does not have a value in the enumeration 'vm, storage, node, sdn'"
+    );
 
     // Path parameters are validated too.
     let r = api.get("/nodes/pve1/lxc/abc/status/current").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error("vmid"), "type check ('integer') failed - got 'abc'");
     let r = api.get("/nodes/-bad-/lxc").await;
-    assert_eq!(r.error("node"), "invalid format - value does not look like a valid node name\n");
+    assert_eq!(
+        r.error("node"),
+        "invalid format - value does not look like a valid node name\n"
+    );
 
     // Formats and property strings.
-    let r = api.put("/nodes/pve1/lxc/100/config", &[("delete", "tags,Bad")]).await;
-    assert_eq!(r.error("delete"), "invalid format - invalid configuration ID 'Bad'\n");
     let r = api
-        .post("/nodes/pve1/lxc", &[("vmid", "100"), ("ostemplate", DEBIAN), ("net0", "name=eth0,foo=1")])
+        .put("/nodes/pve1/lxc/100/config", &[("delete", "tags,Bad")])
         .await;
-    assert_eq!(r.error("net0"), "invalid format - invalid key in comma-separated list property: foo\n");
-    let r = api.post("/nodes/pve1/lxc", &[("vmid", "100"), ("ostemplate", DEBIAN), ("password", "abc")]).await;
-    assert_eq!(r.error("password"), "value must be at least 5 characters long");
+    assert_eq!(
+        r.error("delete"),
+        "invalid format - invalid configuration ID 'Bad'\n"
+    );
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[
+                ("vmid", "100"),
+                ("ostemplate", DEBIAN),
+                ("net0", "name=eth0,foo=1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.error("net0"),
+        "invalid format - invalid key in comma-separated list property: foo\n"
+    );
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[("vmid", "100"), ("ostemplate", DEBIAN), ("password", "abc")],
+        )
+        .await;
+    assert_eq!(
+        r.error("password"),
+        "value must be at least 5 characters long"
+    );
     assert!(sim.guest(100).is_none(), "nothing created by invalid calls");
 }
 
@@ -82,7 +130,10 @@ async fn unknown_routes_and_bodies_on_get_are_501() {
     let api = Api::new(&sim);
     let r = api.get("/x").await;
     assert_eq!(r.status, 501);
-    assert_eq!(r.body, json!({"data": null, "message": "Method 'GET /x' not implemented\n"}));
+    assert_eq!(
+        r.body,
+        json!({"data": null, "message": "Method 'GET /x' not implemented\n"})
+    );
     let r = api.put("/version", &[("a", "b")]).await;
     assert_eq!(r.status, 501);
     assert_eq!(r.message(), "Method 'PUT /version' not implemented\n");
@@ -109,14 +160,21 @@ async fn reason_phrase_is_the_first_line_of_the_error() {
         &format!("GET /api2/json/nodes/pve1/lxc/999/status/current HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"),
     )
     .await;
-    assert_eq!(line, "HTTP/1.1 500 Configuration file 'nodes/pve1/lxc/999.conf' does not exist");
+    assert_eq!(
+        line,
+        "HTTP/1.1 500 Configuration file 'nodes/pve1/lxc/999.conf' does not exist"
+    );
     let line = status_line(
         &sim,
         &format!("GET /api2/json/cluster/nextid?vmid=5 HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"),
     )
     .await;
     assert_eq!(line, "HTTP/1.1 400 Parameter verification failed.");
-    let line = status_line(&sim, "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let line = status_line(
+        &sim,
+        "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(line, "HTTP/1.1 401 No ticket");
 }
 
@@ -150,7 +208,11 @@ async fn envelope_numbers_as_strings_and_node_fingerprints() {
 
 #[tokio::test]
 async fn json_bodies_and_query_over_body() {
-    let sim = PveSim::builder().task_duration(Duration::ZERO).start().await.unwrap();
+    let sim = PveSim::builder()
+        .task_duration(Duration::ZERO)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(&sim);
     let resp = api
         .http
@@ -177,7 +239,10 @@ async fn token_auth() {
     api.auth = format!("PVEAPIToken={}!{}=wrong", token.user, token.token_id);
     let r = api.get("/version").await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.body, json!({"data": null, "message": "invalid token value!\n"}));
+    assert_eq!(
+        r.body,
+        json!({"data": null, "message": "invalid token value!\n"})
+    );
     api.auth = format!("PVEAPIToken={}!other={}", token.user, token.secret);
     assert_eq!(api.get("/version").await.status, 401);
     api.auth = String::new();
@@ -196,7 +261,11 @@ async fn login(sim: &PveSim, http: &reqwest::Client, password: &str) -> reqwest:
 
 #[tokio::test]
 async fn ticket_auth_csrf_renewal_and_expiry() {
-    let sim = PveSim::builder().ticket_lifetime(Duration::from_secs(60)).start().await.unwrap();
+    let sim = PveSim::builder()
+        .ticket_lifetime(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let base = format!("{}/api2/json", sim.http_url());
 
@@ -205,19 +274,37 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["message"], "authentication failure\n");
 
-    let body: Value = login(&sim, &http, sim.password()).await.json().await.unwrap();
+    let body: Value = login(&sim, &http, sim.password())
+        .await
+        .json()
+        .await
+        .unwrap();
     let ticket = body["data"]["ticket"].as_str().unwrap().to_string();
-    let csrf = body["data"]["CSRFPreventionToken"].as_str().unwrap().to_string();
+    let csrf = body["data"]["CSRFPreventionToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(body["data"]["username"], "root@pam");
     assert!(ticket.starts_with("PVE:root@pam:"));
 
     let cookie = format!("PVEAuthCookie={ticket}");
-    let r = http.get(format!("{base}/nodes")).header("Cookie", &cookie).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/nodes"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
     // Non-GET needs the CSRF token.
     let form = [("vmid", "130"), ("ostemplate", DEBIAN)];
-    let r = http.post(format!("{base}/nodes/pve1/lxc")).header("Cookie", &cookie).form(&form).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/nodes/pve1/lxc"))
+        .header("Cookie", &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["message"], "Permission denied - invalid csrf token\n");
@@ -231,7 +318,12 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
-    assert!(body["data"].as_str().unwrap().ends_with(":vzcreate:130:root@pam:"));
+    assert!(
+        body["data"]
+            .as_str()
+            .unwrap()
+            .ends_with(":vzcreate:130:root@pam:")
+    );
 
     // Renewal: the old ticket as password.
     sim.advance_time(Duration::from_secs(30));
@@ -241,11 +333,21 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
 
     // The first ticket expires, the renewed one still works.
     sim.advance_time(Duration::from_secs(40));
-    let r = http.get(format!("{base}/nodes")).header("Cookie", &cookie).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/nodes"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["message"], "authentication failure\n");
-    let r = http.get(format!("{base}/nodes")).header("Cookie", format!("PVEAuthCookie={renewed}")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/nodes"))
+        .header("Cookie", format!("PVEAuthCookie={renewed}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // An expired ticket cannot be renewed.
     assert_eq!(login(&sim, &http, &ticket).await.status().as_u16(), 401);
@@ -253,8 +355,15 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
 
 #[tokio::test]
 async fn auth_failure_delay_is_configurable() {
-    let sim = PveSim::builder().auth_failure_delay(Duration::from_millis(300)).start().await.unwrap();
-    let api = Api { auth: "PVEAPIToken=root@pam!paas=nope".into(), ..Api::new(&sim) };
+    let sim = PveSim::builder()
+        .auth_failure_delay(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let api = Api {
+        auth: "PVEAPIToken=root@pam!paas=nope".into(),
+        ..Api::new(&sim)
+    };
     let t = Instant::now();
     assert_eq!(api.get("/version").await.status, 401);
     assert!(t.elapsed() >= Duration::from_millis(300));
@@ -263,7 +372,11 @@ async fn auth_failure_delay_is_configurable() {
 #[tokio::test]
 async fn https_serves_the_certificate_whose_fingerprint_is_reported() {
     let sim = PveSim::start().await.unwrap();
-    let insecure = reqwest::Client::builder().danger_accept_invalid_certs(true).tls_info(true).build().unwrap();
+    let insecure = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .build()
+        .unwrap();
     let resp = insecure
         .get(format!("{}/api2/json/version", sim.https_url()))
         .header("Authorization", sim.token().header_value())
@@ -271,20 +384,31 @@ async fn https_serves_the_certificate_whose_fingerprint_is_reported() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let info = resp.extensions().get::<reqwest::tls::TlsInfo>().expect("tls info");
+    let info = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .expect("tls info");
     let der = info.peer_certificate().expect("peer certificate");
-    let fp: Vec<String> = Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect();
+    let fp: Vec<String> = Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
     assert_eq!(fp.join(":"), sim.fingerprint());
     assert_eq!(sim.fingerprint().len(), 32 * 3 - 1);
 
     // Trusting the served certificate as a root works without "insecure".
     let pinned = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(sim.certificate_pem().as_bytes()).unwrap())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(sim.certificate_pem().as_bytes()).unwrap(),
+        )
         .build()
         .unwrap();
     let resp = pinned
-        .get(format!("{}/api2/json/nodes", sim.https_url().replace("127.0.0.1", "localhost")))
+        .get(format!(
+            "{}/api2/json/nodes",
+            sim.https_url().replace("127.0.0.1", "localhost")
+        ))
         .header("Authorization", sim.token().header_value())
         .send()
         .await

@@ -19,7 +19,8 @@ const USAGE: &str = "usage: pve-sim [--nodes N] [--seed S] [--http-port P] [--ht
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-    v.parse().map_err(|_| format!("{flag}: invalid value '{v}'\n{USAGE}"))
+    v.parse()
+        .map_err(|_| format!("{flag}: invalid value '{v}'\n{USAGE}"))
 }
 
 async fn run() -> Result<(), String> {
@@ -31,8 +32,14 @@ async fn run() -> Result<(), String> {
             "--seed" => builder = builder.seed(parse("--seed", args.next())?),
             "--http-port" => builder = builder.http_port(parse("--http-port", args.next())?),
             "--https-port" => builder = builder.https_port(parse("--https-port", args.next())?),
-            "--task-ms" => builder = builder.task_duration(Duration::from_millis(parse("--task-ms", args.next())?)),
-            "--ip-delay-ms" => builder = builder.ip_delay(Duration::from_millis(parse("--ip-delay-ms", args.next())?)),
+            "--task-ms" => {
+                builder =
+                    builder.task_duration(Duration::from_millis(parse("--task-ms", args.next())?))
+            }
+            "--ip-delay-ms" => {
+                builder =
+                    builder.ip_delay(Duration::from_millis(parse("--ip-delay-ms", args.next())?))
+            }
             "--fault-rate" => {
                 let rate: f64 = parse("--fault-rate", args.next())?;
                 if !(0.0..=1.0).contains(&rate) {
@@ -76,7 +83,10 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pve-sim: cannot start the runtime: {e}");

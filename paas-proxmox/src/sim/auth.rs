@@ -57,16 +57,32 @@ fn random_uuid(rng: &mut impl Rng) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 impl Auth {
     /// Fresh random credentials.
     pub fn new(ticket_lifetime: Duration) -> Self {
         let mut rng = rand::rng();
-        let token = ApiToken { user: USER.into(), token_id: "paas".into(), secret: random_uuid(&mut rng) };
+        let token = ApiToken {
+            user: USER.into(),
+            token_id: "paas".into(),
+            secret: random_uuid(&mut rng),
+        };
         let password: String = hex::encode(rng.random::<[u8; 12]>());
-        Auth { token, password, key: rng.random(), ticket_lifetime }
+        Auth {
+            token,
+            password,
+            key: rng.random(),
+            ticket_lifetime,
+        }
     }
 
     fn sign(&self, data: &str) -> String {
@@ -105,17 +121,32 @@ impl Auth {
     }
 
     fn verify_csrf(&self, token: &str, user: &str, now: i64) -> bool {
-        let Some((t, _)) = token.split_once(':') else { return false };
-        let Ok(issued) = i64::from_str_radix(t, 16) else { return false };
+        let Some((t, _)) = token.split_once(':') else {
+            return false;
+        };
+        let Ok(issued) = i64::from_str_radix(t, 16) else {
+            return false;
+        };
         let lifetime = i64::try_from(self.ticket_lifetime.as_secs()).unwrap_or(i64::MAX);
         let age = now - issued;
         token == self.csrf_token(user, issued) && age >= -300 && age < lifetime
     }
 
     /// Authenticates a call from its headers (`method` decides whether CSRF is needed).
-    pub fn authenticate(&self, method: &str, headers: &HeaderMap, now: i64) -> Result<Caller, ApiError> {
-        if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            if let Some(tok) = value.strip_prefix("PVEAPIToken=").or_else(|| value.strip_prefix("PVEAPIToken ")) {
+    pub fn authenticate(
+        &self,
+        method: &str,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Caller, ApiError> {
+        if let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            if let Some(tok) = value
+                .strip_prefix("PVEAPIToken=")
+                .or_else(|| value.strip_prefix("PVEAPIToken "))
+            {
                 return self.verify_token(tok.trim());
             }
         }
@@ -134,12 +165,18 @@ impl Auth {
             .verify_ticket(&ticket, now)
             .ok_or_else(|| ApiError::new(401, "authentication failure"))?;
         if method != "GET" {
-            let csrf = headers.get("CSRFPreventionToken").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let csrf = headers
+                .get("CSRFPreventionToken")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !self.verify_csrf(csrf, &user, now) {
                 return Err(ApiError::new(401, "Permission denied - invalid csrf token"));
             }
         }
-        Ok(Caller { user, token_id: None })
+        Ok(Caller {
+            user,
+            token_id: None,
+        })
     }
 
     fn verify_token(&self, value: &str) -> Result<Caller, ApiError> {
@@ -147,28 +184,44 @@ impl Auth {
             return Err(ApiError::new(401, "no tokenid specified"));
         };
         let Some((user, token)) = tokenid.split_once('!') else {
-            return Err(ApiError::new(401, format!("'{tokenid}' is not a valid token ID")));
+            return Err(ApiError::new(
+                401,
+                format!("'{tokenid}' is not a valid token ID"),
+            ));
         };
         if user != self.token.user {
             return Err(ApiError::new(401, format!("user '{user}' does not exist")));
         }
         if token != self.token.token_id {
-            return Err(ApiError::new(401, format!("no such token '{token}' for user '{user}'")));
+            return Err(ApiError::new(
+                401,
+                format!("no such token '{token}' for user '{user}'"),
+            ));
         }
         if secret != self.token.secret {
             return Err(ApiError::new(401, "invalid token value!"));
         }
-        Ok(Caller { user: user.to_string(), token_id: Some(token.to_string()) })
+        Ok(Caller {
+            user: user.to_string(),
+            token_id: Some(token.to_string()),
+        })
     }
 
     /// `POST /access/ticket`: a password or a still valid ticket gives a new ticket.
-    pub fn login(&self, username: &str, password: &str, realm: Option<&str>, now: i64) -> Result<Value, ApiError> {
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        realm: Option<&str>,
+        now: i64,
+    ) -> Result<Value, ApiError> {
         let user = match (username.contains('@'), realm) {
             (false, Some(realm)) => format!("{username}@{realm}"),
             _ => username.to_string(),
         };
         let by_password = user == USER && password == self.password;
-        let by_ticket = password.starts_with("PVE:") && self.verify_ticket(password, now).is_some_and(|u| u == user);
+        let by_ticket = password.starts_with("PVE:")
+            && self.verify_ticket(password, now).is_some_and(|u| u == user);
         if !(by_password || by_ticket) {
             return Err(ApiError::new(401, "authentication failure"));
         }

@@ -14,13 +14,22 @@ pub(crate) struct Clock {
 impl Clock {
     /// A clock at real time.
     pub fn new() -> Self {
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Clock { offset_secs: AtomicI64::new(0), started: Instant::now(), started_epoch: epoch }
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Clock {
+            offset_secs: AtomicI64::new(0),
+            started: Instant::now(),
+            started_epoch: epoch,
+        }
     }
 
     /// Simulated epoch seconds.
     pub fn now(&self) -> i64 {
-        let real = self.started_epoch.saturating_add(self.started.elapsed().as_secs() as i64);
+        let real = self
+            .started_epoch
+            .saturating_add(self.started.elapsed().as_secs() as i64);
         real.saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
 

@@ -68,9 +68,18 @@ pub(crate) struct Inner {
 
 /// The LXC templates every node's `local` storage holds.
 pub(crate) const LXC_TEMPLATES: [(&str, u64); 3] = [
-    ("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", 126_847_286),
-    ("local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz", 3_025_080),
-    ("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", 141_869_056),
+    (
+        "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+        126_847_286,
+    ),
+    (
+        "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz",
+        3_025_080,
+    ),
+    (
+        "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+        141_869_056,
+    ),
 ];
 
 /// The VMID of the QEMU template VM on the first node.
@@ -95,7 +104,11 @@ impl Inner {
             .map(|(volid, size)| Volume {
                 volid: volid.to_string(),
                 content: "vztmpl",
-                format: if volid.ends_with(".tar.xz") { "txz" } else { "tzst" },
+                format: if volid.ends_with(".tar.xz") {
+                    "txz"
+                } else {
+                    "tzst"
+                },
                 size: *size,
                 ctime: now - 86_400 * 30,
             })
@@ -122,14 +135,23 @@ impl Inner {
                     ("agent", "1".into()),
                     ("ostype", "l26".into()),
                     ("scsihw", "virtio-scsi-single".into()),
-                    ("scsi0", format!("local-lvm:base-{TEMPLATE_VMID}-disk-0,size=8G")),
-                    ("ide2", format!("local-lvm:vm-{TEMPLATE_VMID}-cloudinit,media=cdrom")),
+                    (
+                        "scsi0",
+                        format!("local-lvm:base-{TEMPLATE_VMID}-disk-0,size=8G"),
+                    ),
+                    (
+                        "ide2",
+                        format!("local-lvm:vm-{TEMPLATE_VMID}-cloudinit,media=cdrom"),
+                    ),
                     ("boot", "order=scsi0".into()),
                     ("net0", format!("virtio={mac},bridge=vmbr0")),
                     ("ipconfig0", "ip=dhcp".into()),
                     ("serial0", "socket".into()),
                     ("vga", "serial0".into()),
-                    ("smbios1", "uuid=6a2f4b1e-3c5d-4e7f-8a9b-0c1d2e3f4a5b".into()),
+                    (
+                        "smbios1",
+                        "uuid=6a2f4b1e-3c5d-4e7f-8a9b-0c1d2e3f4a5b".into(),
+                    ),
                     ("vmgenid", "0b9f3c2a-1d4e-4f6a-8b7c-9d0e1f2a3b4c".into()),
                 ]
                 .into_iter()

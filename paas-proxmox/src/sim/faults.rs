@@ -31,7 +31,9 @@ pub(crate) struct FaultInjector {
 impl FaultInjector {
     /// Seeded injector.
     pub fn new(faults: Faults, seed: u64) -> Self {
-        FaultInjector { inner: Mutex::new((faults, ChaCha8Rng::seed_from_u64(seed))) }
+        FaultInjector {
+            inner: Mutex::new((faults, ChaCha8Rng::seed_from_u64(seed))),
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&Faults, &mut ChaCha8Rng) -> T) -> T {
@@ -61,7 +63,11 @@ impl FaultInjector {
             let jitter = Duration::try_from_secs_f64(f.latency_jitter.as_secs_f64() * jitter_u)
                 .unwrap_or(Duration::ZERO);
             let delay = f.latency.saturating_add(jitter);
-            let error_rate = f.endpoint_error_rates.get(endpoint).copied().unwrap_or(f.error_rate);
+            let error_rate = f
+                .endpoint_error_rates
+                .get(endpoint)
+                .copied()
+                .unwrap_or(f.error_rate);
             let fault = if timeout_u < clamp(f.timeout_rate) {
                 CallFault::Timeout
             } else if error_u < clamp(error_rate) {
@@ -85,7 +91,11 @@ impl FaultInjector {
 }
 
 fn clamp(rate: f64) -> f64 {
-    if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) }
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +104,11 @@ mod tests {
 
     #[test]
     fn same_seed_same_draws() {
-        let f = Faults { error_rate: 0.5, timeout_rate: 0.2, ..Faults::default() };
+        let f = Faults {
+            error_rate: 0.5,
+            timeout_rate: 0.2,
+            ..Faults::default()
+        };
         let a = FaultInjector::new(f.clone(), 7);
         let b = FaultInjector::new(f, 7);
         for _ in 0..100 {

@@ -8,7 +8,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// Checks `value` against the named format; the error text ends with a newline, like PVE's.
 pub(crate) fn check_named(name: &str, value: &str) -> Result<(), String> {
     if let Some(base) = name.strip_suffix("-list") {
-        for item in value.split([',', ';', ' ', '\t', '\n', '\0']).filter(|s| !s.is_empty()) {
+        for item in value
+            .split([',', ';', ' ', '\t', '\n', '\0'])
+            .filter(|s| !s.is_empty())
+        {
             check_one(base, item)?;
         }
         return Ok(());
@@ -22,7 +25,11 @@ fn check_one(name: &str, v: &str) -> Result<(), String> {
         "pve-vmid" => is_vmid(v),
         "pve-configid" => is_configid(v),
         "pve-storage-id" => is_storage_id(v),
-        "pve-poolid" => !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b)),
+        "pve-poolid" => {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b))
+        }
         "dns-name" => is_dns_name(v),
         "pve-tag" => is_tag(v),
         "pve-realm" => is_realm(v),
@@ -31,7 +38,9 @@ fn check_one(name: &str, v: &str) -> Result<(), String> {
         "ipv6" => v.parse::<Ipv6Addr>().is_ok(),
         "pve-ipv4-config" => v == "dhcp" || v == "manual" || is_cidr4(v),
         "pve-ipv6-config" => v == "dhcp" || v == "manual" || v == "auto" || is_cidr6(v),
-        "pve-volume-id" => v.split_once(':').is_some_and(|(s, rest)| is_storage_id(s) && !rest.is_empty()),
+        "pve-volume-id" => v
+            .split_once(':')
+            .is_some_and(|(s, rest)| is_storage_id(s) && !rest.is_empty()),
         _ => true,
     };
     if ok {
@@ -49,8 +58,12 @@ fn check_one(name: &str, v: &str) -> Result<(), String> {
         "mac-addr" => "value does not look like a valid unicast MAC address\n".to_string(),
         "ipv4" => "value does not look like a valid IPv4 address\n".to_string(),
         "ipv6" => "value does not look like a valid IPv6 address\n".to_string(),
-        "pve-ipv4-config" => "value does not look like a valid IPv4 network configuration\n".to_string(),
-        "pve-ipv6-config" => "value does not look like a valid IPv6 network configuration\n".to_string(),
+        "pve-ipv4-config" => {
+            "value does not look like a valid IPv4 network configuration\n".to_string()
+        }
+        "pve-ipv6-config" => {
+            "value does not look like a valid IPv6 network configuration\n".to_string()
+        }
         "pve-volume-id" => format!("unable to parse volume ID '{v}'\n"),
         _ => "invalid format\n".to_string(),
     })
@@ -76,7 +89,8 @@ fn is_configid(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
 /// `^[a-z][a-z0-9\-_.]*[a-z0-9]$` (case-insensitive)
@@ -85,7 +99,8 @@ fn is_storage_id(v: &str) -> bool {
     b.len() >= 2
         && b[0].is_ascii_alphabetic()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
 }
 
 fn is_dns_name(v: &str) -> bool {
@@ -97,19 +112,25 @@ fn is_tag(v: &str) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_-+.".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-+.".contains(c))
 }
 
 /// `^[A-Za-z][A-Za-z0-9\.\-_]+$`
 fn is_realm(v: &str) -> bool {
     let b = v.as_bytes();
-    b.len() >= 2 && b[0].is_ascii_alphabetic() && b.iter().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(c))
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(c))
 }
 
 fn is_unicast_mac(v: &str) -> bool {
     let parts: Vec<&str> = v.split(':').collect();
     parts.len() == 6
-        && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
         && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
@@ -134,7 +155,10 @@ mod tests {
         assert!(check_named("pve-node", "pve1").is_ok());
         assert!(check_named("pve-node", "-bad").is_err());
         assert!(check_named("pve-configid-list", "tags,cores").is_ok());
-        assert_eq!(check_named("pve-configid-list", "tags,X").unwrap_err(), "invalid configuration ID 'X'\n");
+        assert_eq!(
+            check_named("pve-configid-list", "tags,X").unwrap_err(),
+            "invalid configuration ID 'X'\n"
+        );
         assert!(check_named("pve-tag-list", "paas;app-1").is_ok());
         assert!(check_named("dns-name", "web.example.com").is_ok());
         assert!(check_named("dns-name", "web..x").is_err());

@@ -209,10 +209,16 @@ impl PveSimBuilder {
     pub async fn start(self) -> Result<PveSim, SimError> {
         let cfg = self.cfg;
         if cfg.nodes == 0 || cfg.nodes > 64 {
-            return Err(SimError::InvalidConfig(format!("nodes must be 1..=64, got {}", cfg.nodes)));
+            return Err(SimError::InvalidConfig(format!(
+                "nodes must be 1..=64, got {}",
+                cfg.nodes
+            )));
         }
         if cfg.node_memory_mb < 2048 {
-            return Err(SimError::InvalidConfig(format!("node_memory_mb must be >= 2048, got {}", cfg.node_memory_mb)));
+            return Err(SimError::InvalidConfig(format!(
+                "node_memory_mb must be >= 2048, got {}",
+                cfg.node_memory_mb
+            )));
         }
         if cfg.node_cpus == 0 {
             return Err(SimError::InvalidConfig("node_cpus must be >= 1".into()));
@@ -235,7 +241,13 @@ impl PveSimBuilder {
         tokio::spawn(async move {
             let _ = secure.serve(app2.into_make_service()).await;
         });
-        Ok(PveSim { inner, http, https, cert_pem: cert.pem, handles: vec![h1, h2] })
+        Ok(PveSim {
+            inner,
+            http,
+            https,
+            cert_pem: cert.pem,
+            handles: vec![h1, h2],
+        })
     }
 }
 
@@ -328,18 +340,29 @@ impl PveSim {
 
     /// Moves simulated wall time forward (tickets age, uptimes grow).
     pub fn advance_time(&self, d: Duration) {
-        self.inner.clock.advance(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+        self.inner
+            .clock
+            .advance(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
     }
 
     /// The node names.
     pub fn nodes(&self) -> Vec<String> {
-        self.inner.state().nodes.iter().map(|n| n.name.clone()).collect()
+        self.inner
+            .state()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
     }
 
     /// Takes a node offline (calls to it fail with 595) or back online.
     pub fn set_node_online(&self, node: &str, online: bool) -> Result<(), SimError> {
         let mut st = self.inner.state();
-        let n = st.nodes.iter_mut().find(|n| n.name == node).ok_or_else(|| SimError::NotFound(format!("node '{node}'")))?;
+        let n = st
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == node)
+            .ok_or_else(|| SimError::NotFound(format!("node '{node}'")))?;
         n.online = online;
         Ok(())
     }
@@ -353,7 +376,12 @@ impl PveSim {
     /// # Ok(()) }
     /// ```
     pub fn guests(&self) -> Vec<GuestInfo> {
-        self.inner.state().guests.values().map(Guest::info).collect()
+        self.inner
+            .state()
+            .guests
+            .values()
+            .map(Guest::info)
+            .collect()
     }
 
     /// A snapshot of one guest.
@@ -363,7 +391,11 @@ impl PveSim {
 
     /// The config map of one guest (as `GET .../config` shows it, without `digest`).
     pub fn guest_config(&self, vmid: u32) -> Option<BTreeMap<String, String>> {
-        self.inner.state().guests.get(&vmid).map(|g| g.config.clone())
+        self.inner
+            .state()
+            .guests
+            .get(&vmid)
+            .map(|g| g.config.clone())
     }
 
     /// Adds a guest directly (one the platform did not create).
@@ -377,14 +409,22 @@ impl PveSim {
     /// ```
     pub fn add_unmanaged_guest(&self, guest: NewGuest) -> Result<(), SimError> {
         if !(100..=999_999_999).contains(&guest.vmid) {
-            return Err(SimError::InvalidConfig(format!("vmid {} is out of 100..=999999999", guest.vmid)));
+            return Err(SimError::InvalidConfig(format!(
+                "vmid {} is out of 100..=999999999",
+                guest.vmid
+            )));
         }
         let mut st = self.inner.state();
         if st.node(&guest.node).is_none() {
             return Err(SimError::NotFound(format!("node '{}'", guest.node)));
         }
         if let Some(g) = st.guests.get(&guest.vmid) {
-            return Err(SimError::AlreadyExists(format!("{} {} on node '{}'", g.noun(), g.vmid, g.node)));
+            return Err(SimError::AlreadyExists(format!(
+                "{} {} on node '{}'",
+                g.noun(),
+                g.vmid,
+                g.node
+            )));
         }
         let vmid = guest.vmid;
         let mac = st.new_mac();
@@ -401,18 +441,33 @@ impl PveSim {
         }
         match guest.kind {
             GuestKind::Lxc => {
-                config.insert("hostname".into(), guest.name.clone().unwrap_or_else(|| format!("CT{vmid}")));
+                config.insert(
+                    "hostname".into(),
+                    guest.name.clone().unwrap_or_else(|| format!("CT{vmid}")),
+                );
                 config.insert("arch".into(), "amd64".into());
                 config.insert("ostype".into(), "debian".into());
                 config.insert("swap".into(), "512".into());
-                config.insert("rootfs".into(), format!("local-lvm:vm-{vmid}-disk-0,size=8G"));
-                config.insert("net0".into(), format!("name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp,type=veth"));
+                config.insert(
+                    "rootfs".into(),
+                    format!("local-lvm:vm-{vmid}-disk-0,size=8G"),
+                );
+                config.insert(
+                    "net0".into(),
+                    format!("name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp,type=veth"),
+                );
             }
             GuestKind::Qemu => {
-                config.insert("name".into(), guest.name.clone().unwrap_or_else(|| format!("vm{vmid}")));
+                config.insert(
+                    "name".into(),
+                    guest.name.clone().unwrap_or_else(|| format!("vm{vmid}")),
+                );
                 config.insert("agent".into(), "1".into());
                 config.insert("ostype".into(), "l26".into());
-                config.insert("scsi0".into(), format!("local-lvm:vm-{vmid}-disk-0,size=16G"));
+                config.insert(
+                    "scsi0".into(),
+                    format!("local-lvm:vm-{vmid}-disk-0,size=16G"),
+                );
                 config.insert("net0".into(), format!("virtio={mac},bridge=vmbr0"));
                 config.insert("ipconfig0".into(), "ip=dhcp".into());
             }
@@ -449,7 +504,10 @@ impl PveSim {
     pub fn set_guest_status(&self, vmid: u32, status: GuestStatus) -> Result<(), SimError> {
         let now = self.inner.clock.now();
         let mut st = self.inner.state();
-        let g = st.guests.get_mut(&vmid).ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
+        let g = st
+            .guests
+            .get_mut(&vmid)
+            .ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
         let running = status == GuestStatus::Running;
         if running && !g.running {
             g.started = Some(Instant::now());
@@ -465,7 +523,10 @@ impl PveSim {
     /// Sets or clears a guest's config lock out of band (e.g. a stale `lock: create`).
     pub fn set_guest_lock(&self, vmid: u32, lock: Option<&str>) -> Result<(), SimError> {
         let mut st = self.inner.state();
-        let g = st.guests.get_mut(&vmid).ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
+        let g = st
+            .guests
+            .get_mut(&vmid)
+            .ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
         match lock {
             Some(l) => g.config.insert("lock".into(), l.into()),
             None => g.config.remove("lock"),
@@ -475,7 +536,12 @@ impl PveSim {
 
     /// Number of tasks still running.
     pub fn running_tasks(&self) -> usize {
-        self.inner.state().tasks.values().filter(|t| t.running).count()
+        self.inner
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.running)
+            .count()
     }
 
     /// Stops the servers (also done on drop).

@@ -68,8 +68,14 @@ impl Schema {
             .ok_or("schema.json has no operations")?;
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
-            let method = op.get("method").and_then(Value::as_str).ok_or("operation without method")?;
-            let path = op.get("path").and_then(Value::as_str).ok_or("operation without path")?;
+            let method = op
+                .get("method")
+                .and_then(Value::as_str)
+                .ok_or("operation without method")?;
+            let path = op
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or("operation without path")?;
             let params = op.get("parameters").cloned().unwrap_or(Value::Null);
             let additional = params
                 .get("additionalProperties")
@@ -83,10 +89,12 @@ impl Schema {
             let segments = path
                 .split('/')
                 .filter(|s| !s.is_empty())
-                .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Param(name.to_string()),
-                    None => Segment::Literal(s.to_string()),
-                })
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Segment::Param(name.to_string()),
+                        None => Segment::Literal(s.to_string()),
+                    },
+                )
                 .collect();
             out.push(Operation {
                 method: method.to_string(),

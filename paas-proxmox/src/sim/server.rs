@@ -41,7 +41,8 @@ impl Call {
 
     /// An integer parameter (validated).
     pub fn int(&self, name: &str) -> Option<i64> {
-        self.get(name).and_then(|v| v.trim_start_matches('+').parse().ok())
+        self.get(name)
+            .and_then(|v| v.trim_start_matches('+').parse().ok())
     }
 
     /// The `node` path parameter.
@@ -51,7 +52,9 @@ impl Call {
 
     /// The `vmid` path parameter.
     pub fn vmid(&self) -> u32 {
-        self.int("vmid").and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+        self.int("vmid")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
     }
 }
 
@@ -71,9 +74,18 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
     let rel = match path.strip_prefix("/api2/json") {
         Some("") => "/".to_string(),
         Some(r) if r.starts_with('/') => r.to_string(),
-        _ => return Err(ApiError::new(501, format!("Method '{method} {path}' not implemented"))),
+        _ => {
+            return Err(ApiError::new(
+                501,
+                format!("Method '{method} {path}' not implemented"),
+            ));
+        }
     };
-    let segments: Vec<String> = rel.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segments: Vec<String> = rel
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     let (op, path_params) = match Schema::get().lookup(&method, &segments) {
         Lookup::Found(op, p) => (op, p),
         Lookup::NotImplemented => return Err(ApiError::not_implemented(&method, &rel)),
@@ -85,9 +97,15 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
         return Err(ApiError::new(501, "Unexpected content"));
     }
     let caller = if op.key() == "POST /access/ticket" {
-        Caller { user: String::new(), token_id: None }
+        Caller {
+            user: String::new(),
+            token_id: None,
+        }
     } else {
-        match inner.auth.authenticate(&method, &parts.headers, inner.clock.now()) {
+        match inner
+            .auth
+            .authenticate(&method, &parts.headers, inner.clock.now())
+        {
             Ok(c) => c,
             Err(e) => {
                 let delay = inner.cfg.auth_failure_delay;
@@ -98,7 +116,10 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
             }
         }
     };
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let mut params = wire::body_params(content_type, &body)?;
     params.extend(wire::query_params(parts.uri.query())?);
     params.extend(path_params);
@@ -119,7 +140,10 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
 /// Opens a listener on 127.0.0.1:`port` (0 = ephemeral).
 pub(crate) fn listen(port: u16) -> Result<(TcpListener, SocketAddr), SimError> {
     let addr = format!("127.0.0.1:{port}");
-    let bind_err = |source| SimError::Bind { addr: addr.clone(), source };
+    let bind_err = |source| SimError::Bind {
+        addr: addr.clone(),
+        source,
+    };
     let listener = TcpListener::bind(&addr).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;

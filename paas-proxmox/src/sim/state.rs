@@ -66,13 +66,24 @@ impl Guest {
 
     /// Configured memory in MiB.
     pub fn memory_mb(&self) -> u64 {
-        self.config.get("memory").and_then(|m| m.parse().ok()).unwrap_or(512)
+        self.config
+            .get("memory")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(512)
     }
 
     /// Configured CPU cores (sockets x cores for QEMU).
     pub fn cores(&self) -> u32 {
-        let cores = self.config.get("cores").and_then(|c| c.parse().ok()).unwrap_or(1u32);
-        let sockets = self.config.get("sockets").and_then(|c| c.parse().ok()).unwrap_or(1u32);
+        let cores = self
+            .config
+            .get("cores")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1u32);
+        let sockets = self
+            .config
+            .get("sockets")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1u32);
         cores.saturating_mul(sockets).max(1)
     }
 
@@ -83,7 +94,10 @@ impl Guest {
 
     /// Tags as a list.
     pub fn tags(&self) -> Vec<String> {
-        self.config.get("tags").map(|t| split_tags(t)).unwrap_or_default()
+        self.config
+            .get("tags")
+            .map(|t| split_tags(t))
+            .unwrap_or_default()
     }
 
     /// Root disk size in bytes (`size=NG` of rootfs / scsi0 / virtio0).
@@ -91,13 +105,21 @@ impl Guest {
         ["rootfs", "scsi0", "virtio0", "sata0", "ide0"]
             .iter()
             .filter_map(|k| self.config.get(*k))
-            .find_map(|v| v.split(',').find_map(|p| p.strip_prefix("size=")).and_then(parse_size))
+            .find_map(|v| {
+                v.split(',')
+                    .find_map(|p| p.strip_prefix("size="))
+                    .and_then(parse_size)
+            })
             .unwrap_or(0)
     }
 
     /// Memory used while running (bytes): the configured memory, so node accounting adds up.
     pub fn mem_used(&self) -> u64 {
-        if self.running { self.memory_mb() * 1024 * 1024 } else { 0 }
+        if self.running {
+            self.memory_mb() * 1024 * 1024
+        } else {
+            0
+        }
     }
 
     /// The digest of the config (PVE: SHA-1 of the file; here 40 hex chars of SHA-256).
@@ -111,7 +133,11 @@ impl Guest {
             vmid: self.vmid,
             node: self.node.clone(),
             kind: self.kind,
-            status: if self.running { GuestStatus::Running } else { GuestStatus::Stopped },
+            status: if self.running {
+                GuestStatus::Running
+            } else {
+                GuestStatus::Stopped
+            },
             name: self.name(),
             tags: self.tags(),
             lock: self.lock().map(str::to_string),
@@ -153,8 +179,11 @@ pub(crate) fn config_digest(config: &BTreeMap<String, String>) -> String {
 
 /// PVE's tag normalisation: split on `;`, `,` or space, drop duplicates, sort.
 pub(crate) fn split_tags(tags: &str) -> Vec<String> {
-    let mut out: Vec<String> =
-        tags.split([';', ',', ' ']).filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let mut out: Vec<String> = tags
+        .split([';', ',', ' '])
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -201,8 +230,10 @@ pub(crate) struct State {
 }
 
 /// The storages every node has.
-pub(crate) const STORAGES: [(&str, &str, &str); 2] =
-    [("local", "dir", "backup,images,iso,rootdir,vztmpl"), ("local-lvm", "lvmthin", "images,rootdir")];
+pub(crate) const STORAGES: [(&str, &str, &str); 2] = [
+    ("local", "dir", "backup,images,iso,rootdir,vztmpl"),
+    ("local-lvm", "lvmthin", "images,rootdir"),
+];
 
 impl State {
     /// A node by name.
@@ -212,19 +243,36 @@ impl State {
 
     /// Memory used on a node (bytes).
     pub fn node_mem_used(&self, node: &str) -> u64 {
-        NODE_BASE_MEM + self.guests.values().filter(|g| g.node == node).map(Guest::mem_used).sum::<u64>()
+        NODE_BASE_MEM
+            + self
+                .guests
+                .values()
+                .filter(|g| g.node == node)
+                .map(Guest::mem_used)
+                .sum::<u64>()
     }
 
     /// Disk used on a node (bytes).
     pub fn node_disk_used(&self, node: &str) -> u64 {
-        (4u64 << 30) + self.guests.values().filter(|g| g.node == node).map(Guest::disk_bytes).sum::<u64>()
+        (4u64 << 30)
+            + self
+                .guests
+                .values()
+                .filter(|g| g.node == node)
+                .map(Guest::disk_bytes)
+                .sum::<u64>()
     }
 
     /// A fresh MAC address with Proxmox's OUI `BC:24:11`.
     pub fn new_mac(&mut self) -> String {
         self.next_mac = self.next_mac.wrapping_add(1);
         let n = self.next_mac;
-        format!("BC:24:11:{:02X}:{:02X}:{:02X}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+        format!(
+            "BC:24:11:{:02X}:{:02X}:{:02X}",
+            (n >> 16) & 0xff,
+            (n >> 8) & 0xff,
+            n & 0xff
+        )
     }
 
     /// A fresh DHCP address in 10.10.0.0/16.

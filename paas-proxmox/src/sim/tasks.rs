@@ -54,8 +54,19 @@ impl Task {
 }
 
 /// `UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>:` (hex fields 8 wide, upper case).
-pub(crate) fn upid(node: &str, pid: u32, pstart: u32, starttime: i64, ty: &str, id: &str, user: &str) -> String {
-    format!("UPID:{node}:{pid:08X}:{pstart:08X}:{:08X}:{ty}:{id}:{user}:", starttime.max(0))
+pub(crate) fn upid(
+    node: &str,
+    pid: u32,
+    pstart: u32,
+    starttime: i64,
+    ty: &str,
+    id: &str,
+    user: &str,
+) -> String {
+    format!(
+        "UPID:{node}:{pid:08X}:{pstart:08X}:{:08X}:{ty}:{id}:{user}:",
+        starttime.max(0)
+    )
 }
 
 /// Parses a UPID into (node, type, id, user) if it is well formed.
@@ -69,7 +80,12 @@ pub(crate) fn parse_upid(upid: &str) -> Option<(String, String, String, String)>
     if !(hex8(parts[1]) && hex8(parts[2]) && hex8(parts[3])) {
         return None;
     }
-    Some((parts[0].into(), parts[4].into(), parts[5].into(), parts[6].into()))
+    Some((
+        parts[0].into(),
+        parts[4].into(),
+        parts[5].into(),
+        parts[6].into(),
+    ))
 }
 
 /// What a new task is.
@@ -86,7 +102,8 @@ pub(crate) struct TaskSpec {
 /// The effect of a task, run when its time is up, under the state lock. Gets whether a
 /// failure was injected; returns the lines to log and `Ok` or the error text (the effect
 /// itself undoes what a failed task would leave behind).
-pub(crate) type Effect = Box<dyn FnOnce(&mut State, bool) -> (Vec<String>, Result<(), String>) + Send>;
+pub(crate) type Effect =
+    Box<dyn FnOnce(&mut State, bool) -> (Vec<String>, Result<(), String>) + Send>;
 
 /// Registers a task in `st` and spawns its completion; returns the UPID. `guards` (lock
 /// files) are released when the task ends.
@@ -101,7 +118,9 @@ pub(crate) fn spawn(
     let now = inner.clock.now();
     st.next_pid = st.next_pid.wrapping_add(1);
     let pid = st.next_pid;
-    let pstart = (inner.clock.uptime_secs() as u32).wrapping_mul(100).wrapping_add(pid % 100);
+    let pstart = (inner.clock.uptime_secs() as u32)
+        .wrapping_mul(100)
+        .wrapping_add(pid % 100);
     let upid = upid(&spec.node, pid, pstart, now, spec.ty, &spec.id, &spec.user);
     st.tasks.insert(
         upid.clone(),
@@ -178,10 +197,24 @@ mod tests {
 
     #[test]
     fn upid_format() {
-        let u = upid("pve1", 0x1234, 0xabcdef, 0x6745a1b2, "vzcreate", "100", "root@pam!paas");
-        assert_eq!(u, "UPID:pve1:00001234:00ABCDEF:6745A1B2:vzcreate:100:root@pam!paas:");
+        let u = upid(
+            "pve1",
+            0x1234,
+            0xabcdef,
+            0x6745a1b2,
+            "vzcreate",
+            "100",
+            "root@pam!paas",
+        );
+        assert_eq!(
+            u,
+            "UPID:pve1:00001234:00ABCDEF:6745A1B2:vzcreate:100:root@pam!paas:"
+        );
         let (node, ty, id, user) = parse_upid(&u).unwrap();
-        assert_eq!((node.as_str(), ty.as_str(), id.as_str(), user.as_str()), ("pve1", "vzcreate", "100", "root@pam!paas"));
+        assert_eq!(
+            (node.as_str(), ty.as_str(), id.as_str(), user.as_str()),
+            ("pve1", "vzcreate", "100", "root@pam!paas")
+        );
         assert!(parse_upid("UPID:x").is_none());
     }
 }

@@ -33,7 +33,11 @@ pub(crate) fn generate(names: &[String]) -> Result<Certificate, SimError> {
 /// SHA-256 of a DER certificate as `AB:CD:...`.
 pub(crate) fn fingerprint(der: &[u8]) -> String {
     let digest = Sha256::digest(der);
-    digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A rustls server config (ring provider, HTTP/1.1 only like pveproxy).

@@ -90,7 +90,10 @@ impl ApiToken {
 
     /// The value of the `Authorization` header: `PVEAPIToken=root@pam!paas=<secret>`.
     pub fn header_value(&self) -> String {
-        format!("PVEAPIToken={}!{}={}", self.user, self.token_id, self.secret)
+        format!(
+            "PVEAPIToken={}!{}={}",
+            self.user, self.token_id, self.secret
+        )
     }
 }
 

@@ -13,10 +13,17 @@ use super::schema::{Operation, truthy};
 pub(crate) type ParamErrors = BTreeMap<String, String>;
 
 /// Validates a request's parameters (path, query and body merged) against its operation.
-pub(crate) fn validate(op: &Operation, params: &BTreeMap<String, String>) -> Result<(), ParamErrors> {
+pub(crate) fn validate(
+    op: &Operation,
+    params: &BTreeMap<String, String>,
+) -> Result<(), ParamErrors> {
     let mut errors = ParamErrors::new();
     check_object(&op.properties, op.additional, params, "", &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Checks an object against property schemas; `prefix` is prepended to error keys.
@@ -105,7 +112,10 @@ pub(crate) fn is_number(v: &str) -> bool {
 
 /// PVE's `check_prop` on a defined scalar value.
 fn check_prop(value: &str, schema: &Value, path: &str) -> Result<(), String> {
-    let ty = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+    let ty = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("string");
     let type_ok = match ty {
         "boolean" => value == "1" || value == "0",
         "integer" => is_integer(value),
@@ -138,12 +148,18 @@ fn check_prop(value: &str, schema: &Value, path: &str) -> Result<(), String> {
         let v: f64 = value.parse().unwrap_or(0.0);
         if let Some(max) = num(schema.get("maximum")) {
             if v > max {
-                return Err(format!("value must have a maximum value of {}", show(schema.get("maximum"))));
+                return Err(format!(
+                    "value must have a maximum value of {}",
+                    show(schema.get("maximum"))
+                ));
             }
         }
         if let Some(min) = num(schema.get("minimum")) {
             if v < min {
-                return Err(format!("value must have a minimum value of {}", show(schema.get("minimum"))));
+                return Err(format!(
+                    "value must have a minimum value of {}",
+                    show(schema.get("minimum"))
+                ));
             }
         }
     }
@@ -202,17 +218,29 @@ fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> R
             if k.is_empty() || v.is_empty() {
                 return Err("missing key in comma-separated list property\n".to_string());
             }
-            let key = match fmt.get(k).and_then(|s| s.get("alias")).and_then(Value::as_str) {
+            let key = match fmt
+                .get(k)
+                .and_then(|s| s.get("alias"))
+                .and_then(Value::as_str)
+            {
                 Some(alias) => alias.to_string(),
                 None => k.to_string(),
             };
             if !fmt.contains_key(&key) {
-                return Err(format!("invalid key in comma-separated list property: {k}\n"));
+                return Err(format!(
+                    "invalid key in comma-separated list property: {k}\n"
+                ));
             }
             if parsed.contains_key(&key) {
-                return Err(format!("duplicate key in comma-separated list property: {k}\n"));
+                return Err(format!(
+                    "duplicate key in comma-separated list property: {k}\n"
+                ));
             }
-            let v = match fmt.get(&key).and_then(|s| s.get("type")).and_then(Value::as_str) {
+            let v = match fmt
+                .get(&key)
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+            {
                 Some("boolean") => parse_boolean(v).unwrap_or(v).to_string(),
                 _ => v.to_string(),
             };
@@ -224,13 +252,17 @@ fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> R
                 .map(|(k, _)| k.clone());
             match default_key {
                 Some(k) if parsed.contains_key(&k) => {
-                    return Err(format!("duplicate key in comma-separated list property: {k}\n"));
+                    return Err(format!(
+                        "duplicate key in comma-separated list property: {k}\n"
+                    ));
                 }
                 Some(k) => {
                     parsed.insert(k, part.to_string());
                 }
                 None => {
-                    return Err("value without key, but schema does not define a default key\n".to_string());
+                    return Err(
+                        "value without key, but schema does not define a default key\n".to_string(),
+                    );
                 }
             }
         }
@@ -273,7 +305,9 @@ mod tests {
     }
 
     fn params(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -295,7 +329,10 @@ mod tests {
         assert_eq!(e["vmid"], "value must have a minimum value of 100");
         assert_eq!(e["start"], "type check ('boolean') failed - got 'true'");
         assert_eq!(e["memory"], "type check ('integer') failed - got 'abc'");
-        assert_eq!(e["ostemplate"], "property is missing and it is not optional");
+        assert_eq!(
+            e["ostemplate"],
+            "property is missing and it is not optional"
+        );
         assert!(e["bogus"].starts_with("property is not defined in schema"));
         assert!(e["net99"].starts_with("property is not defined in schema"));
         assert!(!e.contains_key("net0"));
@@ -306,7 +343,12 @@ mod tests {
         let op = op("POST", &["nodes", "pve1", "lxc"]);
         let e = validate(
             op,
-            &params(&[("node", "pve1"), ("vmid", "100"), ("ostemplate", "x"), ("net0", "foo=bar")]),
+            &params(&[
+                ("node", "pve1"),
+                ("vmid", "100"),
+                ("ostemplate", "x"),
+                ("net0", "foo=bar"),
+            ]),
         )
         .unwrap_err();
         assert_eq!(

@@ -21,7 +21,11 @@ pub(crate) struct ApiError {
 impl ApiError {
     /// Any status and message.
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), errors: None }
+        ApiError {
+            status,
+            message: message.into(),
+            errors: None,
+        }
     }
 
     /// A handler failure: HTTP 500 with the error text.
@@ -31,7 +35,11 @@ impl ApiError {
 
     /// HTTP 400 `Parameter verification failed.` with per-parameter texts.
     pub fn params(errors: ParamErrors) -> Self {
-        ApiError { status: 400, message: "Parameter verification failed.".into(), errors: Some(errors) }
+        ApiError {
+            status: 400,
+            message: "Parameter verification failed.".into(),
+            errors: Some(errors),
+        }
     }
 
     /// HTTP 400 for one parameter.
@@ -57,7 +65,10 @@ pub(crate) struct Reply {
 impl Reply {
     /// `{"data": data}`.
     pub fn data(data: Value) -> Self {
-        Reply { data, extra: Map::new() }
+        Reply {
+            data,
+            extra: Map::new(),
+        }
     }
 
     /// Adds a top-level key next to `data`.
@@ -88,7 +99,8 @@ pub(crate) fn respond(result: ApiResult) -> Response<Body> {
             if let Some(errors) = &err.errors {
                 body["errors"] = json!(errors);
             }
-            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             json_response(status, &body, Some(reason_phrase(&err.message)))
         }
     }
@@ -102,8 +114,10 @@ fn json_response(status: StatusCode, body: &Value, reason: Option<String>) -> Re
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;charset=UTF-8"),
     );
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
-    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     if let Some(reason) = reason {
         if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason) {
             resp.extensions_mut().insert(phrase);
@@ -117,9 +131,19 @@ pub(crate) fn reason_phrase(message: &str) -> String {
     let first = message.lines().next().unwrap_or("").trim_end();
     let cleaned: String = first
         .chars()
-        .map(|c| if c == '\t' || (' '..='~').contains(&c) { c } else { '?' })
+        .map(|c| {
+            if c == '\t' || (' '..='~').contains(&c) {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
-    if cleaned.is_empty() { "Error".to_string() } else { cleaned }
+    if cleaned.is_empty() {
+        "Error".to_string()
+    } else {
+        cleaned
+    }
 }
 
 /// Decodes `%XX` escapes of a URL path segment (invalid escapes are kept as they are).
@@ -143,17 +167,24 @@ pub(crate) fn percent_decode(s: &str) -> String {
 }
 
 /// Parses a request body: JSON when the content type says so, otherwise form-urlencoded.
-pub(crate) fn body_params(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, ApiError> {
+pub(crate) fn body_params(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(out);
     }
-    let is_json = content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
+    let is_json =
+        content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
     if is_json {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::new(400, format!("malformed JSON in request body: {e}")))?;
         let Value::Object(map) = value else {
-            return Err(ApiError::new(400, "malformed JSON in request body: not an object"));
+            return Err(ApiError::new(
+                400,
+                "malformed JSON in request body: not an object",
+            ));
         };
         for (k, v) in map {
             let text = match v {
@@ -175,7 +206,9 @@ pub(crate) fn body_params(content_type: Option<&str>, body: &[u8]) -> Result<BTr
 
 /// Parses a query string.
 pub(crate) fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
-    let Some(q) = query else { return Ok(BTreeMap::new()) };
+    let Some(q) = query else {
+        return Ok(BTreeMap::new());
+    };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
         .map_err(|e| ApiError::new(400, format!("unable to parse query string: {e}")))?;
     Ok(pairs.into_iter().collect())

@@ -46,7 +46,10 @@ impl Api {
 
     pub async fn send(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Resp {
         let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method.clone(), url).header("Authorization", &self.auth);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header("Authorization", &self.auth);
         if !form.is_empty() {
             if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
                 req = req.query(form);
@@ -84,7 +87,9 @@ impl Api {
     pub async fn wait(&self, upid: &str) -> Value {
         let node = upid.split(':').nth(1).expect("node in upid").to_string();
         for _ in 0..500 {
-            let r = self.get(&format!("/nodes/{node}/tasks/{upid}/status")).await;
+            let r = self
+                .get(&format!("/nodes/{node}/tasks/{upid}/status"))
+                .await;
             assert_eq!(r.status, 200, "task status: {:?}", r.body);
             if r.data()["status"] == "stopped" {
                 return r.data().clone();
@@ -95,7 +100,12 @@ impl Api {
     }
 
     /// Runs a task-returning call and waits for it; asserts it ended OK.
-    pub async fn run_ok(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> String {
+    pub async fn run_ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> String {
         let r = self.send(method, path, form).await;
         assert_eq!(r.status, 200, "{path}: {:?}", r.body);
         let upid = r.data().as_str().expect("upid").to_string();

@@ -13,11 +13,15 @@ use crate::sim::wire::{ApiError, ApiResult, Reply};
 
 /// `GET /version`.
 pub(crate) fn version() -> ApiResult {
-    Ok(Reply::data(json!({"version": "9.1.3", "release": "9.1", "repoid": "5bc8e6a0d2f1c7b4"})))
+    Ok(Reply::data(
+        json!({"version": "9.1.3", "release": "9.1", "repoid": "5bc8e6a0d2f1c7b4"}),
+    ))
 }
 
 fn node_json(inner: &Inner, st: &State, name: &str) -> Value {
-    let Some(n) = st.node(name) else { return Value::Null };
+    let Some(n) = st.node(name) else {
+        return Value::Null;
+    };
     let used = st.node_mem_used(name);
     json!({
         "id": format!("node/{name}"),
@@ -37,14 +41,22 @@ fn node_json(inner: &Inner, st: &State, name: &str) -> Value {
 }
 
 fn cpu_load(st: &State, node: &str, maxcpu: u32) -> f64 {
-    let running = st.guests.values().filter(|g| g.node == node && g.running).count() as f64;
+    let running = st
+        .guests
+        .values()
+        .filter(|g| g.node == node && g.running)
+        .count() as f64;
     ((0.01 + running * 0.02) / f64::from(maxcpu.max(1))).min(1.0)
 }
 
 /// `GET /nodes`.
 pub(crate) fn nodes(inner: &Arc<Inner>) -> ApiResult {
     let st = inner.state();
-    let list: Vec<Value> = st.nodes.iter().map(|n| node_json(inner, &st, &n.name)).collect();
+    let list: Vec<Value> = st
+        .nodes
+        .iter()
+        .map(|n| node_json(inner, &st, &n.name))
+        .collect();
     Ok(Reply::data(Value::Array(list)))
 }
 
@@ -52,7 +64,9 @@ pub(crate) fn nodes(inner: &Arc<Inner>) -> ApiResult {
 pub(crate) fn node_status(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     check_node(&st, call.node())?;
-    let Some(n) = st.node(call.node()) else { return Err(ApiError::internal("no such node")) };
+    let Some(n) = st.node(call.node()) else {
+        return Err(ApiError::internal("no such node"));
+    };
     let used = st.node_mem_used(&n.name);
     let disk = st.node_disk_used(&n.name);
     Ok(Reply::data(json!({
@@ -110,7 +124,11 @@ pub(crate) fn guest_resource(inner: &Inner, g: &Guest) -> Value {
 
 /// Seconds since the guest started (0 when stopped).
 pub(crate) fn uptime(inner: &Inner, g: &Guest) -> i64 {
-    if g.running { (inner.clock.now() - g.started_epoch).max(0) } else { 0 }
+    if g.running {
+        (inner.clock.now() - g.started_epoch).max(0)
+    } else {
+        0
+    }
 }
 
 /// `GET /cluster/resources`.
@@ -164,7 +182,9 @@ pub(crate) fn nextid(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     }
     match st.lowest_free_vmid(100) {
         Some(id) => Ok(Reply::data(json!(id.to_string()))),
-        None => Err(ApiError::internal("unable to get any free VMID in range [100, 999999999]")),
+        None => Err(ApiError::internal(
+            "unable to get any free VMID in range [100, 999999999]",
+        )),
     }
 }
 
@@ -174,9 +194,14 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     check_node(&st, call.node())?;
     let storage = call.get("storage").unwrap_or_default();
     let Some((_, _, allowed)) = STORAGES.iter().find(|(n, _, _)| *n == storage) else {
-        return Err(ApiError::internal(format!("storage '{storage}' does not exist")));
+        return Err(ApiError::internal(format!(
+            "storage '{storage}' does not exist"
+        )));
     };
-    let filter: Vec<&str> = call.get("content").map(|c| c.split(',').collect()).unwrap_or_default();
+    let filter: Vec<&str> = call
+        .get("content")
+        .map(|c| c.split(',').collect())
+        .unwrap_or_default();
     let vmid_filter = call.int("vmid");
     let mut out = Vec::new();
     if storage == "local" {
@@ -186,7 +211,11 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     }
     for g in st.guests.values().filter(|g| g.node == call.node()) {
         for (key, value) in &g.config {
-            let is_disk = key == "rootfs" || key.starts_with("mp") || ["scsi", "virtio", "sata", "ide"].iter().any(|p| key.starts_with(p));
+            let is_disk = key == "rootfs"
+                || key.starts_with("mp")
+                || ["scsi", "virtio", "sata", "ide"]
+                    .iter()
+                    .any(|p| key.starts_with(p));
             if !is_disk || value.contains("media=cdrom") {
                 continue;
             }
@@ -194,8 +223,16 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             if volid.split(':').next() != Some(storage) {
                 continue;
             }
-            let size = value.split(',').find_map(|p| p.strip_prefix("size=")).and_then(parse_size).unwrap_or(0);
-            let content = if g.kind == crate::sim::types::GuestKind::Lxc { "rootdir" } else { "images" };
+            let size = value
+                .split(',')
+                .find_map(|p| p.strip_prefix("size="))
+                .and_then(parse_size)
+                .unwrap_or(0);
+            let content = if g.kind == crate::sim::types::GuestKind::Lxc {
+                "rootdir"
+            } else {
+                "images"
+            };
             out.push(json!({"volid": volid, "content": content, "format": "raw", "size": size, "vmid": g.vmid}));
         }
     }

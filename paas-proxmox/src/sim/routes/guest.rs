@@ -33,7 +33,13 @@ fn task_type(kind: GuestKind, action: &str) -> &'static str {
 }
 
 /// A [`TaskSpec`] for an action on a guest.
-pub(crate) fn spec(call: &Call, node: &str, ty: &'static str, id: u32, log: Vec<String>) -> TaskSpec {
+pub(crate) fn spec(
+    call: &Call,
+    node: &str,
+    ty: &'static str,
+    id: u32,
+    log: Vec<String>,
+) -> TaskSpec {
     TaskSpec {
         node: node.to_string(),
         ty,
@@ -68,10 +74,48 @@ pub(crate) fn index(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResu
     let st = inner.state();
     find_guest(&st, call.node(), kind, call.vmid())?;
     let subdirs: &[&str] = match kind {
-        GuestKind::Lxc => &["config", "status", "vncproxy", "termproxy", "vncwebsocket", "spiceproxy", "migrate", "clone", "rrd", "rrddata", "firewall", "snapshot", "resize", "interfaces", "pending"],
-        GuestKind::Qemu => &["config", "pending", "status", "unlink", "vncproxy", "termproxy", "migrate", "resize", "move", "rrd", "rrddata", "monitor", "agent", "snapshot", "spiceproxy", "sendkey", "firewall", "mtunnel", "remote_migrate"],
+        GuestKind::Lxc => &[
+            "config",
+            "status",
+            "vncproxy",
+            "termproxy",
+            "vncwebsocket",
+            "spiceproxy",
+            "migrate",
+            "clone",
+            "rrd",
+            "rrddata",
+            "firewall",
+            "snapshot",
+            "resize",
+            "interfaces",
+            "pending",
+        ],
+        GuestKind::Qemu => &[
+            "config",
+            "pending",
+            "status",
+            "unlink",
+            "vncproxy",
+            "termproxy",
+            "migrate",
+            "resize",
+            "move",
+            "rrd",
+            "rrddata",
+            "monitor",
+            "agent",
+            "snapshot",
+            "spiceproxy",
+            "sendkey",
+            "firewall",
+            "mtunnel",
+            "remote_migrate",
+        ],
     };
-    Ok(Reply::data(Value::Array(subdirs.iter().map(|s| json!({"subdir": s})).collect())))
+    Ok(Reply::data(Value::Array(
+        subdirs.iter().map(|s| json!({"subdir": s})).collect(),
+    )))
 }
 
 fn status_json(inner: &Inner, g: &Guest) -> Value {
@@ -93,13 +137,20 @@ fn status_json(inner: &Inner, g: &Guest) -> Value {
     match g.kind {
         GuestKind::Lxc => {
             v["type"] = json!("lxc");
-            let swap = g.config.get("swap").and_then(|s| s.parse::<u64>().ok()).unwrap_or(512);
+            let swap = g
+                .config
+                .get("swap")
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(512);
             v["maxswap"] = json!(swap * 1024 * 1024);
             v["swap"] = json!(0);
         }
         GuestKind::Qemu => {
             v["qmpstatus"] = json!(if g.running { "running" } else { "stopped" });
-            if g.config.get("agent").is_some_and(|a| a.starts_with('1') || a.contains("enabled=1")) {
+            if g.config
+                .get("agent")
+                .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
+            {
                 v["agent"] = json!(1);
             }
             if g.running {
@@ -150,12 +201,33 @@ pub(crate) fn config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiRes
 fn is_numeric_key(k: &str) -> bool {
     matches!(
         k,
-        "memory" | "swap" | "cores" | "sockets" | "template" | "onboot" | "unprivileged" | "cpuunits" | "balloon" | "protection" | "tty" | "vcpus" | "numa"
+        "memory"
+            | "swap"
+            | "cores"
+            | "sockets"
+            | "template"
+            | "onboot"
+            | "unprivileged"
+            | "cpuunits"
+            | "balloon"
+            | "protection"
+            | "tty"
+            | "vcpus"
+            | "numa"
     )
 }
 
 /// Parameters of a config update that are not config keys.
-const NOT_CONFIG: [&str; 8] = ["node", "vmid", "digest", "delete", "revert", "skiplock", "force", "background_delay"];
+const NOT_CONFIG: [&str; 8] = [
+    "node",
+    "vmid",
+    "digest",
+    "delete",
+    "revert",
+    "skiplock",
+    "force",
+    "background_delay",
+];
 
 /// `PUT .../config`: set options, `delete` others, optionally only if `digest` matches.
 pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
@@ -183,7 +255,12 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     }
     let deletes: Vec<String> = call
         .get("delete")
-        .map(|d| d.split([',', ';', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .map(|d| {
+            d.split([',', ';', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     for key in &deletes {
         if call.params.contains_key(key) {
@@ -217,7 +294,12 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
 }
 
 /// `POST .../status/{start,stop,shutdown,reboot}`: returns a UPID.
-pub(crate) async fn power(inner: &Arc<Inner>, call: &Call, kind: GuestKind, action: &str) -> ApiResult {
+pub(crate) async fn power(
+    inner: &Arc<Inner>,
+    call: &Call,
+    kind: GuestKind,
+    action: &str,
+) -> ApiResult {
     let vmid = call.vmid();
     let node = call.node().to_string();
     let skiplock = action == "stop" && call.flag("skiplock");
@@ -237,9 +319,13 @@ pub(crate) async fn power(inner: &Arc<Inner>, call: &Call, kind: GuestKind, acti
     }
     let noun = g.noun();
     match action {
-        "start" if g.running => return Err(ApiError::internal(format!("{noun} {vmid} already running"))),
+        "start" if g.running => {
+            return Err(ApiError::internal(format!("{noun} {vmid} already running")));
+        }
         "start" if g.is_template() && kind == GuestKind::Qemu => {
-            return Err(ApiError::internal("you can't start a vm if it's a template"));
+            return Err(ApiError::internal(
+                "you can't start a vm if it's a template",
+            ));
         }
         "stop" | "shutdown" | "reboot" if !g.running => {
             return Err(ApiError::internal(format!("{noun} {vmid} not running")));
@@ -250,16 +336,32 @@ pub(crate) async fn power(inner: &Arc<Inner>, call: &Call, kind: GuestKind, acti
     let effect_node = node.clone();
     let effect: tasks::Effect = Box::new(move |st, fail| {
         let now = Instant::now();
-        let Some(g) = st.guests.get_mut(&vmid).filter(|g| g.node == effect_node && g.kind == kind) else {
-            return (vec![], Err(format!("Configuration file '{}' does not exist", crate::sim::state::conf_path(&effect_node, kind, vmid))));
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == kind)
+        else {
+            return (
+                vec![],
+                Err(format!(
+                    "Configuration file '{}' does not exist",
+                    crate::sim::state::conf_path(&effect_node, kind, vmid)
+                )),
+            );
         };
         if fail {
             let err = match (kind, action_owned.as_str()) {
                 (GuestKind::Lxc, "start") => format!("startup for container '{vmid}' failed"),
-                (GuestKind::Qemu, "start") => format!("start failed: QEMU exited with code 1 (vm {vmid})"),
+                (GuestKind::Qemu, "start") => {
+                    format!("start failed: QEMU exited with code 1 (vm {vmid})")
+                }
                 (_, "shutdown") => "shutdown timed out".to_string(),
-                (GuestKind::Lxc, _) => format!("command 'lxc-stop -n {vmid} --kill' failed: exit code 1"),
-                (GuestKind::Qemu, _) => format!("VM {vmid} qmp command 'quit' failed - got timeout"),
+                (GuestKind::Lxc, _) => {
+                    format!("command 'lxc-stop -n {vmid} --kill' failed: exit code 1")
+                }
+                (GuestKind::Qemu, _) => {
+                    format!("VM {vmid} qmp command 'quit' failed - got timeout")
+                }
             };
             return (vec![], Err(err));
         }
@@ -277,7 +379,13 @@ pub(crate) async fn power(inner: &Arc<Inner>, call: &Call, kind: GuestKind, acti
         (vec![], Ok(()))
     });
     let ty = task_type(kind, action);
-    let upid = tasks::spawn(inner, &mut st, spec(call, &node, ty, vmid, vec![]), vec![guard], wrap_epoch(inner, effect, vmid));
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, ty, vmid, vec![]),
+        vec![guard],
+        wrap_epoch(inner, effect, vmid),
+    );
     Ok(Reply::data(json!(upid)))
 }
 
@@ -296,7 +404,11 @@ fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Ef
 }
 
 /// Marks a just-started guest's start time (for effects in other modules).
-pub(crate) fn with_start_time(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Effect {
+pub(crate) fn with_start_time(
+    inner: &Arc<Inner>,
+    effect: tasks::Effect,
+    vmid: u32,
+) -> tasks::Effect {
     wrap_epoch(inner, effect, vmid)
 }
 
@@ -329,25 +441,51 @@ pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) ->
     let disks: Vec<String> = g
         .config
         .iter()
-        .filter(|(k, v)| (k.as_str() == "rootfs" || k.starts_with("scsi") || k.starts_with("virtio")) && !v.contains("media=cdrom"))
-        .filter_map(|(_, v)| v.split(',').next().and_then(|vol| vol.rsplit([':', '/']).next()).map(str::to_string))
+        .filter(|(k, v)| {
+            (k.as_str() == "rootfs" || k.starts_with("scsi") || k.starts_with("virtio"))
+                && !v.contains("media=cdrom")
+        })
+        .filter_map(|(_, v)| {
+            v.split(',')
+                .next()
+                .and_then(|vol| vol.rsplit([':', '/']).next())
+                .map(str::to_string)
+        })
         .collect();
     let effect_node = node.clone();
     let effect: tasks::Effect = Box::new(move |st, fail| {
-        let Some(g) = st.guests.get_mut(&vmid).filter(|g| g.node == effect_node && g.kind == kind) else {
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == kind)
+        else {
             return (vec![], Ok(()));
         };
         if fail {
             g.config.remove("lock");
-            return (vec![], Err(format!("error with cfs lock 'storage-local-lvm': unable to remove vm-{vmid}-disk-0")));
+            return (
+                vec![],
+                Err(format!(
+                    "error with cfs lock 'storage-local-lvm': unable to remove vm-{vmid}-disk-0"
+                )),
+            );
         }
         st.guests.remove(&vmid);
-        let mut log: Vec<String> = disks.iter().map(|d| format!("  Logical volume \"{d}\" successfully removed.")).collect();
+        let mut log: Vec<String> = disks
+            .iter()
+            .map(|d| format!("  Logical volume \"{d}\" successfully removed."))
+            .collect();
         if force {
             log.insert(0, format!("stopping CT {vmid}"));
         }
         (log, Ok(()))
     });
-    let upid = tasks::spawn(inner, &mut st, spec(call, &node, task_type(kind, "destroy"), vmid, vec![]), vec![guard], effect);
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, task_type(kind, "destroy"), vmid, vec![]),
+        vec![guard],
+        effect,
+    );
     Ok(Reply::data(json!(upid)))
 }

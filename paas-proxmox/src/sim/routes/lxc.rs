@@ -17,8 +17,20 @@ use crate::sim::wire::{ApiError, ApiResult, Reply};
 
 /// Parameters copied into the config as they are.
 const COPIED: [&str; 14] = [
-    "memory", "swap", "cores", "cpulimit", "cpuunits", "unprivileged", "features", "onboot",
-    "description", "nameserver", "searchdomain", "arch", "timezone", "startup",
+    "memory",
+    "swap",
+    "cores",
+    "cpulimit",
+    "cpuunits",
+    "unprivileged",
+    "features",
+    "onboot",
+    "description",
+    "nameserver",
+    "searchdomain",
+    "arch",
+    "timezone",
+    "startup",
 ];
 
 /// `POST /nodes/{node}/lxc`: returns the UPID of a `vzcreate` task; the config carries
@@ -51,16 +63,23 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         });
     }
     let Some(template) = st.templates.iter().find(|t| t.volid == ostemplate).cloned() else {
-        return Err(ApiError::internal(format!("can't find file '{ostemplate}'")));
+        return Err(ApiError::internal(format!(
+            "can't find file '{ostemplate}'"
+        )));
     };
     let default_store = call.get("storage").unwrap_or("local");
-    let rootfs_param = call.get("rootfs").map(str::to_string).unwrap_or_else(|| format!("{default_store}:4"));
+    let rootfs_param = call
+        .get("rootfs")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{default_store}:4"));
     let mut parts = rootfs_param.split(',');
     let volume = parts.next().unwrap_or_default();
     let rest: Vec<&str> = parts.collect();
     let (store, size) = volume.split_once(':').unwrap_or((volume, "4"));
     if !STORAGES.iter().any(|(n, _, _)| *n == store) {
-        return Err(ApiError::internal(format!("storage '{store}' does not exist")));
+        return Err(ApiError::internal(format!(
+            "storage '{store}' does not exist"
+        )));
     }
     let size_gb = size.trim_end_matches('G').parse::<f64>().unwrap_or(4.0);
     let disk = if store == "local" {
@@ -75,13 +94,25 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     }
 
     let mut config: BTreeMap<String, String> = BTreeMap::new();
-    let os = ["debian", "ubuntu", "alpine", "centos", "fedora", "archlinux"]
-        .into_iter()
-        .find(|os| ostemplate.contains(os))
-        .unwrap_or("unmanaged");
+    let os = [
+        "debian",
+        "ubuntu",
+        "alpine",
+        "centos",
+        "fedora",
+        "archlinux",
+    ]
+    .into_iter()
+    .find(|os| ostemplate.contains(os))
+    .unwrap_or("unmanaged");
     config.insert("arch".into(), "amd64".into());
     config.insert("ostype".into(), os.into());
-    config.insert("hostname".into(), call.get("hostname").map(str::to_string).unwrap_or_else(|| format!("CT{vmid}")));
+    config.insert(
+        "hostname".into(),
+        call.get("hostname")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("CT{vmid}")),
+    );
     config.insert("memory".into(), "512".into());
     config.insert("swap".into(), "512".into());
     config.insert("rootfs".into(), rootfs);
@@ -101,7 +132,9 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         config.insert("pool".into(), pool.into());
     }
     for (key, value) in &call.params {
-        let is_net = key.strip_prefix("net").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let is_net = key
+            .strip_prefix("net")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if is_net {
             let mut v = value.clone();
             if !v.contains("hwaddr=") {
@@ -128,12 +161,28 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         },
     );
     let start = call.flag("start");
-    let archive = template.volid.rsplit('/').next().unwrap_or_default().to_string();
-    let first_log = vec![format!("extracting archive '/var/lib/vz/template/cache/{archive}'")];
+    let archive = template
+        .volid
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let first_log = vec![format!(
+        "extracting archive '/var/lib/vz/template/cache/{archive}'"
+    )];
     let effect_node = node.clone();
     let effect: tasks::Effect = Box::new(move |st, fail| {
-        let Some(g) = st.guests.get_mut(&vmid).filter(|g| g.node == effect_node && g.kind == GuestKind::Lxc) else {
-            return (vec![], Err(format!("unable to create CT {vmid} - configuration file vanished")));
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == GuestKind::Lxc)
+        else {
+            return (
+                vec![],
+                Err(format!(
+                    "unable to create CT {vmid} - configuration file vanished"
+                )),
+            );
         };
         if fail {
             st.guests.remove(&vmid);
@@ -146,9 +195,14 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         }
         g.config.remove("lock");
         let mut log = vec![
-            format!("Total bytes read: {} ({}MiB, 312MiB/s)", template.size * 4, template.size * 4 / (1 << 20)),
+            format!(
+                "Total bytes read: {} ({}MiB, 312MiB/s)",
+                template.size * 4,
+                template.size * 4 / (1 << 20)
+            ),
             format!("Detected OS distribution as '{os}'"),
-            "Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ...".to_string(),
+            "Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ..."
+                .to_string(),
         ];
         if start {
             g.running = true;
@@ -158,6 +212,12 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         (log, Ok(()))
     });
     let effect = with_start_time(inner, effect, vmid);
-    let upid = tasks::spawn(inner, &mut st, spec(call, &node, "vzcreate", vmid, first_log), vec![guard], effect);
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, "vzcreate", vmid, first_log),
+        vec![guard],
+        effect,
+    );
     Ok(Reply::data(json!(upid)))
 }

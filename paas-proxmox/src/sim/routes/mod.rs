@@ -18,7 +18,12 @@ use super::types::GuestKind;
 use super::wire::{ApiError, ApiResult};
 
 /// Runs the handler of `METHOD path-template`.
-pub(crate) async fn dispatch(inner: &Arc<Inner>, method: &str, path: &str, call: Call) -> ApiResult {
+pub(crate) async fn dispatch(
+    inner: &Arc<Inner>,
+    method: &str,
+    path: &str,
+    call: Call,
+) -> ApiResult {
     use GuestKind::{Lxc, Qemu};
     match (method, path) {
         ("GET", "/version") => cluster::version(),
@@ -26,7 +31,9 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, method: &str, path: &str, call:
         ("GET", "/nodes/{node}/status") => cluster::node_status(inner, &call),
         ("GET", "/cluster/resources") => cluster::resources(inner, &call),
         ("GET", "/cluster/nextid") => cluster::nextid(inner, &call),
-        ("GET", "/nodes/{node}/storage/{storage}/content") => cluster::storage_content(inner, &call),
+        ("GET", "/nodes/{node}/storage/{storage}/content") => {
+            cluster::storage_content(inner, &call)
+        }
         ("POST", "/access/ticket") => access::ticket(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
@@ -43,9 +50,13 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, method: &str, path: &str, call:
         ("GET", "/nodes/{node}/lxc/{vmid}/config") => guest::config(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu/{vmid}/config") => guest::config(inner, &call, Qemu),
         ("PUT", "/nodes/{node}/lxc/{vmid}/config") => guest::update_config(inner, &call, Lxc).await,
-        ("PUT", "/nodes/{node}/qemu/{vmid}/config") => guest::update_config(inner, &call, Qemu).await,
+        ("PUT", "/nodes/{node}/qemu/{vmid}/config") => {
+            guest::update_config(inner, &call, Qemu).await
+        }
         ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => net::lxc_interfaces(inner, &call),
-        ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => net::agent_interfaces(inner, &call),
+        ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+            net::agent_interfaces(inner, &call)
+        }
         ("POST", p) if p.starts_with("/nodes/{node}/lxc/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
             guest::power(inner, &call, Lxc, action).await
@@ -62,7 +73,10 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, method: &str, path: &str, call:
 pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
     match st.node(node) {
         Some(n) if n.online => Ok(()),
-        Some(_) => Err(ApiError::new(595, format!("Connection refused - {node} is offline"))),
+        Some(_) => Err(ApiError::new(
+            595,
+            format!("Connection refused - {node} is offline"),
+        )),
         None => Err(ApiError::internal(format!(
             "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
         ))),
@@ -70,7 +84,12 @@ pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
 }
 
 /// The guest `vmid` of `kind` on `node`, or PVE's missing config file error.
-pub(crate) fn find_guest<'a>(st: &'a State, node: &str, kind: GuestKind, vmid: u32) -> Result<&'a Guest, ApiError> {
+pub(crate) fn find_guest<'a>(
+    st: &'a State,
+    node: &str,
+    kind: GuestKind,
+    vmid: u32,
+) -> Result<&'a Guest, ApiError> {
     check_node(st, node)?;
     st.guests
         .get(&vmid)
@@ -93,13 +112,19 @@ pub(crate) fn find_guest_mut<'a>(
 }
 
 fn missing_conf(node: &str, kind: GuestKind, vmid: u32) -> ApiError {
-    ApiError::internal(format!("Configuration file '{}' does not exist", conf_path(node, kind, vmid)))
+    ApiError::internal(format!(
+        "Configuration file '{}' does not exist",
+        conf_path(node, kind, vmid)
+    ))
 }
 
 /// PVE's `check_lock`: `CT is locked (create)`.
 pub(crate) fn check_lock(g: &Guest) -> Result<(), ApiError> {
     match g.lock() {
-        Some(lock) => Err(ApiError::internal(format!("{} is locked ({lock})", g.noun()))),
+        Some(lock) => Err(ApiError::internal(format!(
+            "{} is locked ({lock})",
+            g.noun()
+        ))),
         None => Ok(()),
     }
 }
@@ -115,7 +140,10 @@ pub(crate) async fn lock_guest(
 ) -> Result<LockGuard, ApiError> {
     let path = locks::lock_path(kind, vmid);
     if inner.faults.lock_timeout() {
-        return Err(ApiError::internal(format!("{prefix}{}", locks::timeout_text(&path))));
+        return Err(ApiError::internal(format!(
+            "{prefix}{}",
+            locks::timeout_text(&path)
+        )));
     }
     inner
         .locks

@@ -25,7 +25,8 @@ fn booted(inner: &Inner, g: &Guest) -> bool {
 }
 
 fn field<'a>(spec: &'a str, key: &str) -> Option<&'a str> {
-    spec.split(',').find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    spec.split(',')
+        .find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 fn ifaces(inner: &Inner, g: &Guest) -> Vec<Iface> {
@@ -34,15 +35,27 @@ fn ifaces(inner: &Inner, g: &Guest) -> Vec<Iface> {
     for (key, spec) in g.config.iter().filter(|(k, _)| k.starts_with("net")) {
         let idx = &key[3..];
         let (name, mac) = match g.kind {
-            GuestKind::Lxc => (field(spec, "name").unwrap_or("eth0").to_string(), field(spec, "hwaddr").unwrap_or_default().to_string()),
+            GuestKind::Lxc => (
+                field(spec, "name").unwrap_or("eth0").to_string(),
+                field(spec, "hwaddr").unwrap_or_default().to_string(),
+            ),
             GuestKind::Qemu => {
-                let mac = spec.split(',').next().and_then(|m| m.split_once('=')).map(|(_, m)| m).unwrap_or_default();
+                let mac = spec
+                    .split(',')
+                    .next()
+                    .and_then(|m| m.split_once('='))
+                    .map(|(_, m)| m)
+                    .unwrap_or_default();
                 (format!("eth{idx}"), mac.to_string())
             }
         };
         let ipspec = match g.kind {
             GuestKind::Lxc => field(spec, "ip").map(str::to_string),
-            GuestKind::Qemu => g.config.get(&format!("ipconfig{idx}")).and_then(|c| field(c, "ip")).map(str::to_string),
+            GuestKind::Qemu => g
+                .config
+                .get(&format!("ipconfig{idx}"))
+                .and_then(|c| field(c, "ip"))
+                .map(str::to_string),
         };
         let inet = match ipspec.as_deref() {
             Some("dhcp") | None if booted && key == "net0" => Some(g.dhcp_ip.clone()),
@@ -50,20 +63,32 @@ fn ifaces(inner: &Inner, g: &Guest) -> Vec<Iface> {
             Some(cidr) if g.kind == GuestKind::Lxc || booted => Some(cidr.to_string()),
             Some(_) => None,
         };
-        out.push(Iface { name, mac: mac.to_ascii_lowercase(), inet });
+        out.push(Iface {
+            name,
+            mac: mac.to_ascii_lowercase(),
+            inet,
+        });
     }
     out
 }
 
 /// Link-local IPv6 from a MAC (EUI-64).
 fn link_local(mac: &str) -> String {
-    let b: Vec<u8> = mac.split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    let b: Vec<u8> = mac
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
     if b.len() != 6 {
         return "fe80::1".into();
     }
     format!(
         "fe80::{:02x}{:02x}:{:02x}ff:fe{:02x}:{:02x}{:02x}",
-        b[0] ^ 2, b[1], b[2], b[3], b[4], b[5]
+        b[0] ^ 2,
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5]
     )
 }
 
@@ -74,9 +99,12 @@ pub(crate) fn lxc_interfaces(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     if !g.running {
         return Ok(Reply::data(Value::Null));
     }
-    let mut list = vec![json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"})];
+    let mut list = vec![
+        json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}),
+    ];
     for i in ifaces(inner, g) {
-        let mut v = json!({"name": i.name, "hwaddr": i.mac, "inet6": format!("{}/64", link_local(&i.mac))});
+        let mut v =
+            json!({"name": i.name, "hwaddr": i.mac, "inet6": format!("{}/64", link_local(&i.mac))});
         if let Some(inet) = i.inet {
             v["inet"] = json!(inet);
         }
@@ -90,7 +118,10 @@ pub(crate) fn agent_interfaces(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     let g = find_guest(&st, call.node(), GuestKind::Qemu, call.vmid())?;
     let vmid = g.vmid;
-    let agent = g.config.get("agent").is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"));
+    let agent = g
+        .config
+        .get("agent")
+        .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"));
     if !agent {
         return Err(ApiError::internal("No QEMU guest agent configured"));
     }
@@ -115,7 +146,9 @@ pub(crate) fn agent_interfaces(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         if let Some((ip, prefix)) = i.inet.as_deref().and_then(|c| c.split_once('/')) {
             addrs.push(json!({"ip-address": ip, "ip-address-type": "ipv4", "prefix": prefix.parse::<u8>().unwrap_or(24)}));
         }
-        addrs.push(json!({"ip-address": link_local(&i.mac), "ip-address-type": "ipv6", "prefix": 64}));
+        addrs.push(
+            json!({"ip-address": link_local(&i.mac), "ip-address-type": "ipv6", "prefix": 64}),
+        );
         list.push(json!({"name": i.name, "hardware-address": i.mac, "ip-addresses": addrs, "statistics": stats}));
     }
     Ok(Reply::data(json!({"result": list})))

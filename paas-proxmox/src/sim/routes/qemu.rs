@@ -15,9 +15,12 @@ use crate::sim::wire::{ApiError, ApiResult, Reply};
 
 /// Disk keys of a QEMU config.
 fn is_disk_key(k: &str) -> bool {
-    ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate"].iter().any(|p| {
-        k.strip_prefix(p).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    })
+    ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate"]
+        .iter()
+        .any(|p| {
+            k.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 /// `POST /nodes/{node}/qemu/{vmid}/clone`: takes the source's lock (1 s timeout by default)
@@ -25,7 +28,10 @@ fn is_disk_key(k: &str) -> bool {
 pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let node = call.node().to_string();
     let vmid = call.vmid();
-    let newid = call.int("newid").and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    let newid = call
+        .int("newid")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(0);
     let target = call.get("target").unwrap_or(&node).to_string();
     {
         let st = inner.state();
@@ -33,11 +39,20 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         check_node(&st, &target)?;
         if let Some(store) = call.get("storage") {
             if !STORAGES.iter().any(|(n, _, _)| *n == store) {
-                return Err(ApiError::internal(format!("storage '{store}' does not exist")));
+                return Err(ApiError::internal(format!(
+                    "storage '{store}' does not exist"
+                )));
             }
         }
     }
-    let src_guard = lock_guest(inner, GuestKind::Qemu, vmid, inner.cfg.clone_lock_timeout, "").await?;
+    let src_guard = lock_guest(
+        inner,
+        GuestKind::Qemu,
+        vmid,
+        inner.cfg.clone_lock_timeout,
+        "",
+    )
+    .await?;
     let new_guard = lock_guest(inner, GuestKind::Qemu, newid, inner.cfg.lock_timeout, "").await?;
     let mut st = inner.state();
     if let Some(other) = st.guests.get(&newid) {
@@ -54,7 +69,12 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let mut config = src.config.clone();
     config.remove("template");
     config.insert("lock".into(), "clone".into());
-    config.insert("name".into(), call.get("name").map(str::to_string).unwrap_or_else(|| format!("Copy-of-VM-{}", src.name())));
+    config.insert(
+        "name".into(),
+        call.get("name")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("Copy-of-VM-{}", src.name())),
+    );
     if let Some(d) = call.get("description") {
         config.insert("description".into(), d.into());
     }
@@ -69,7 +89,11 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         let opts: Vec<&str> = parts.collect();
         let (vol_store, vol_name) = volid.split_once(':').unwrap_or(("local-lvm", volid));
         let new_vol = if opts.contains(&"media=cdrom") {
-            if vol_name.contains("cloudinit") { format!("{vol_store}:vm-{newid}-cloudinit") } else { volid.to_string() }
+            if vol_name.contains("cloudinit") {
+                format!("{vol_store}:vm-{newid}-cloudinit")
+            } else {
+                volid.to_string()
+            }
         } else {
             let name = format!("vm-{newid}-disk-{disk_n}");
             disk_n += 1;
@@ -93,13 +117,25 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     if full && disk_n > 0 {
         log.push("transferred 8.0 GiB of 8.0 GiB (100.00%)".to_string());
     }
-    let nets: Vec<String> = config.keys().filter(|k| k.starts_with("net")).cloned().collect();
+    let nets: Vec<String> = config
+        .keys()
+        .filter(|k| k.starts_with("net"))
+        .cloned()
+        .collect();
     for key in nets {
         let mac = st.new_mac();
         if let Some(v) = config.get_mut(&key) {
             let rest: Vec<&str> = v.split(',').skip(1).collect();
-            let model = v.split(',').next().and_then(|m| m.split_once('=')).map(|(m, _)| m.to_string()).unwrap_or_else(|| "virtio".into());
-            *v = std::iter::once(format!("{model}={mac}")).chain(rest.into_iter().map(str::to_string)).collect::<Vec<_>>().join(",");
+            let model = v
+                .split(',')
+                .next()
+                .and_then(|m| m.split_once('='))
+                .map(|(m, _)| m.to_string())
+                .unwrap_or_else(|| "virtio".into());
+            *v = std::iter::once(format!("{model}={mac}"))
+                .chain(rest.into_iter().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join(",");
         }
     }
     config.insert("smbios1".into(), format!("uuid={}", pseudo_uuid(newid, 1)));
@@ -107,25 +143,60 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let dhcp_ip = st.new_dhcp_ip();
     st.guests.insert(
         newid,
-        Guest { vmid: newid, node: target.clone(), kind: GuestKind::Qemu, config, running: false, started: None, started_epoch: 0, dhcp_ip },
+        Guest {
+            vmid: newid,
+            node: target.clone(),
+            kind: GuestKind::Qemu,
+            config,
+            running: false,
+            started: None,
+            started_epoch: 0,
+            dhcp_ip,
+        },
     );
     let effect: tasks::Effect = Box::new(move |st, fail| {
-        let Some(g) = st.guests.get_mut(&newid).filter(|g| g.kind == GuestKind::Qemu) else {
-            return (log, Err(format!("clone failed: configuration file for VM {newid} vanished")));
+        let Some(g) = st
+            .guests
+            .get_mut(&newid)
+            .filter(|g| g.kind == GuestKind::Qemu)
+        else {
+            return (
+                log,
+                Err(format!(
+                    "clone failed: configuration file for VM {newid} vanished"
+                )),
+            );
         };
         if fail {
             st.guests.remove(&newid);
-            return (log, Err(format!("clone failed: command 'qemu-img convert' failed: exit code 1 (VM {newid})")));
+            return (
+                log,
+                Err(format!(
+                    "clone failed: command 'qemu-img convert' failed: exit code 1 (VM {newid})"
+                )),
+            );
         }
         g.config.remove("lock");
         (log, Ok(()))
     });
-    let upid = tasks::spawn(inner, &mut st, spec(call, &node, "qmclone", vmid, vec![]), vec![src_guard, new_guard], effect);
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, "qmclone", vmid, vec![]),
+        vec![src_guard, new_guard],
+        effect,
+    );
     Ok(Reply::data(json!(upid)))
 }
 
 /// A stable UUID-shaped string for a new VM's `smbios1` / `vmgenid`.
 fn pseudo_uuid(vmid: u32, salt: u32) -> String {
     let a = vmid.wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503);
-    format!("{a:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", a >> 16 & 0xffff, a & 0xfff, (a >> 4) & 0xfff, u64::from(a) * 7919)
+    format!(
+        "{a:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 16 & 0xffff,
+        a & 0xfff,
+        (a >> 4) & 0xfff,
+        u64::from(a) * 7919
+    )
 }

@@ -15,7 +15,10 @@ fn find<'a>(st: &'a State, call: &Call) -> Result<&'a Task, ApiError> {
     check_node(st, call.node())?;
     let upid = call.get("upid").unwrap_or_default();
     if parse_upid(upid).is_none() {
-        return Err(ApiError::param("upid", format!("unable to parse worker upid '{upid}'")));
+        return Err(ApiError::param(
+            "upid",
+            format!("unable to parse worker upid '{upid}'"),
+        ));
     }
     st.tasks
         .get(upid)
@@ -33,8 +36,14 @@ pub(crate) fn status(inner: &Arc<Inner>, call: &Call) -> ApiResult {
 pub(crate) fn log(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     let task = find(&st, call)?;
-    let start = call.int("start").and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
-    let limit = call.int("limit").and_then(|v| usize::try_from(v).ok()).unwrap_or(50);
+    let start = call
+        .int("start")
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(0);
+    let limit = call
+        .int("limit")
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(50);
     let (lines, total) = log_page(task, start, limit);
     Ok(Reply::data(lines).with("total", json!(total)))
 }
