@@ -142,13 +142,11 @@ impl Auth {
         if let Some(value) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-        {
-            if let Some(tok) = value
+            && let Some(tok) = value
                 .strip_prefix("PVEAPIToken=")
                 .or_else(|| value.strip_prefix("PVEAPIToken "))
-            {
-                return self.verify_token(tok.trim());
-            }
+        {
+            return self.verify_token(tok.trim());
         }
         let ticket = headers
             .get_all(header::COOKIE)

@@ -246,12 +246,13 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     if !call.flag("skiplock") {
         check_lock(g)?;
     }
-    if let Some(digest) = call.get("digest") {
-        if !digest.is_empty() && digest != g.digest() {
-            return Err(ApiError::internal(
-                "detected modified configuration - file changed by other user? Try again.",
-            ));
-        }
+    if let Some(digest) = call.get("digest")
+        && !digest.is_empty()
+        && digest != g.digest()
+    {
+        return Err(ApiError::internal(
+            "detected modified configuration - file changed by other user? Try again.",
+        ));
     }
     let deletes: Vec<String> = call
         .get("delete")
@@ -394,10 +395,11 @@ fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Ef
     let inner = inner.clone();
     Box::new(move |st, fail| {
         let out = effect(st, fail);
-        if let Some(g) = st.guests.get_mut(&vmid) {
-            if g.running && g.started_epoch == 0 {
-                g.started_epoch = inner.clock.now();
-            }
+        if let Some(g) = st.guests.get_mut(&vmid)
+            && g.running
+            && g.started_epoch == 0
+        {
+            g.started_epoch = inner.clock.now();
         }
         out
     })
