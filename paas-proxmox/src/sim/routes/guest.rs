@@ -119,7 +119,7 @@ pub(crate) fn index(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResu
 }
 
 fn status_json(inner: &Inner, g: &Guest) -> Value {
-    let maxmem = g.memory_mb() * 1024 * 1024;
+    let maxmem = g.memory_bytes();
     let mut v = json!({
         "vmid": g.vmid,
         "name": g.name(),
@@ -142,7 +142,7 @@ fn status_json(inner: &Inner, g: &Guest) -> Value {
                 .get("swap")
                 .and_then(|s| s.parse::<u64>().ok())
                 .unwrap_or(512);
-            v["maxswap"] = json!(swap * 1024 * 1024);
+            v["maxswap"] = json!(swap.saturating_mul(1024 * 1024));
             v["swap"] = json!(0);
         }
         GuestKind::Qemu => {
