@@ -166,6 +166,12 @@ async fn lxc_lifecycle_with_tasks_logs_and_addresses() {
         (500, "unable to destroy CT 200 - container is running\n")
     );
 
+    let upid = api
+        .run_ok(Method::POST, "/nodes/pve2/lxc/200/status/reboot", &[])
+        .await;
+    assert!(upid.contains(":vzreboot:200:"));
+    assert_eq!(sim.guest(200).unwrap().status, GuestStatus::Running);
+
     // Graceful shutdown, then stop errors, then destroy.
     api.run_ok(
         Method::POST,
