@@ -21,6 +21,13 @@
 //! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
 //!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]).
 //!
+//! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
+//! HTTP/2, pools and HA, storage space limits and memory over-commit refusal, the shared-storage
+//! check of clones to another node. Injected 596 replies mean the call did not run. QEMU's
+//! `already running` / `not running` are refused at request time (qemu-server reports some
+//! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
+//! 40 hex digits of SHA-256 rather than SHA-1 of the file.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
 //! use paas_proxmox::sim::PveSim;
