@@ -166,6 +166,12 @@ async fn lxc_lifecycle_with_tasks_logs_and_addresses() {
         (500, "unable to destroy CT 200 - container is running\n")
     );
 
+    let upid = api
+        .run_ok(Method::POST, "/nodes/pve2/lxc/200/status/reboot", &[])
+        .await;
+    assert!(upid.contains(":vzreboot:200:"));
+    assert_eq!(sim.guest(200).unwrap().status, GuestStatus::Running);
+
     // Graceful shutdown, then stop errors, then destroy.
     api.run_ok(
         Method::POST,
@@ -547,4 +553,36 @@ async fn storage_content_lists_templates() {
     );
     let r = api.get("/nodes/pve1/storage/tank/content").await;
     assert_eq!(r.message(), "storage 'tank' does not exist\n");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_creates() {
+    let sim = PveSim::start().await.unwrap();
+    let api = Api::new(&sim);
+    let ids: Vec<String> = (1000..1200).map(|i| i.to_string()).collect();
+    let nodes = ["pve1", "pve2", "pve3"];
+    let calls = ids.iter().enumerate().map(|(i, id)| {
+        let api = &api;
+        async move {
+            api.run_ok(
+                Method::POST,
+                &format!("/nodes/{}/lxc", nodes[i % 3]),
+                &[
+                    ("vmid", id.as_str()),
+                    ("ostemplate", DEBIAN),
+                    ("start", "1"),
+                ],
+            )
+            .await
+        }
+    });
+    let upids = futures::future::join_all(calls).await;
+    assert_eq!(upids.len(), 200);
+    assert_eq!(sim.running_tasks(), 0);
+    let running = sim
+        .guests()
+        .iter()
+        .filter(|g| g.status == GuestStatus::Running)
+        .count();
+    assert_eq!(running, 200);
 }

@@ -415,3 +415,88 @@ async fn https_serves_the_certificate_whose_fingerprint_is_reported() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn odd_inputs_never_break_the_server() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::ZERO)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let values = [
+        "",
+        "-1",
+        "0",
+        "+5",
+        "99999999999999999999",
+        "18446744073709551615",
+        "1e9",
+        "%00",
+        "\u{2603}",
+        "a=b,c",
+        ",,,",
+        "name=eth0,ip=dhcp,ip=dhcp",
+        "local-lvm:99999999999999",
+        "true",
+    ];
+    let long = "z".repeat(70_000);
+    let paths = [
+        "/nodes/pve1/lxc",
+        "/nodes/pve1/lxc/100/config",
+        "/nodes/pve1/lxc/100/status/start",
+        "/nodes/pve1/qemu/9000/clone",
+        "/nodes/pve1/qemu/9000/config",
+        "/cluster/nextid",
+        "/access/ticket",
+    ];
+    for path in paths {
+        for v in values.iter().copied().chain([long.as_str()]) {
+            let form = [
+                ("vmid", "100"),
+                ("ostemplate", DEBIAN),
+                ("memory", v),
+                ("net0", v),
+                ("rootfs", v),
+                ("tags", v),
+                ("newid", v),
+                ("username", v),
+                ("password", v),
+            ];
+            for r in [
+                api.post(path, &form).await,
+                api.put(path, &form).await,
+                api.get_q(path, &form[..1]).await,
+            ] {
+                assert!(
+                    [200, 400, 401, 500, 501].contains(&r.status),
+                    "{path} {v:?}: {:?}",
+                    r.body
+                );
+                assert!(r.body.get("data").is_some(), "{path}: {:?}", r.body);
+            }
+        }
+    }
+    // Huge memory values are accounted without overflow.
+    let r = api
+        .post(
+            "/nodes/pve2/lxc",
+            &[
+                ("vmid", "777"),
+                ("ostemplate", DEBIAN),
+                ("memory", "18446744073709551615"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    api.wait(r.data().as_str().unwrap()).await;
+    api.run_ok(
+        reqwest::Method::POST,
+        "/nodes/pve2/lxc/777/status/start",
+        &[],
+    )
+    .await;
+    assert_eq!(api.get("/nodes/pve2/status").await.status, 200);
+    assert_eq!(api.get("/cluster/resources").await.status, 200);
+    assert_eq!(api.get("/version").await.status, 200);
+}

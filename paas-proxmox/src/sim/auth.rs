@@ -115,7 +115,7 @@ impl Auth {
         let rest = data.strip_prefix("PVE:")?;
         let (user, time) = rest.rsplit_once(':')?;
         let issued = i64::from_str_radix(time, 16).ok()?;
-        let age = now - issued;
+        let age = now.saturating_sub(issued);
         let lifetime = i64::try_from(self.ticket_lifetime.as_secs()).unwrap_or(i64::MAX);
         (age >= -300 && age < lifetime).then(|| user.to_string())
     }
@@ -128,7 +128,7 @@ impl Auth {
             return false;
         };
         let lifetime = i64::try_from(self.ticket_lifetime.as_secs()).unwrap_or(i64::MAX);
-        let age = now - issued;
+        let age = now.saturating_sub(issued);
         token == self.csrf_token(user, issued) && age >= -300 && age < lifetime
     }
 
@@ -142,13 +142,11 @@ impl Auth {
         if let Some(value) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-        {
-            if let Some(tok) = value
+            && let Some(tok) = value
                 .strip_prefix("PVEAPIToken=")
                 .or_else(|| value.strip_prefix("PVEAPIToken "))
-            {
-                return self.verify_token(tok.trim());
-            }
+        {
+            return self.verify_token(tok.trim());
         }
         let ticket = headers
             .get_all(header::COOKIE)

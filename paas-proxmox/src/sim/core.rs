@@ -122,55 +122,55 @@ impl Inner {
             next_mac: (cfg.seed % 0x10000) as u32 * 0x100,
             next_ip: 0,
         };
-        if cfg.template_vm {
-            if let Some(node) = st.nodes.first().map(|n| n.name.clone()) {
-                let mac = st.new_mac();
-                let ip = st.new_dhcp_ip();
-                let config: BTreeMap<String, String> = [
-                    ("name", "debian-12-cloud".to_string()),
-                    ("template", "1".into()),
-                    ("memory", "2048".into()),
-                    ("cores", "2".into()),
-                    ("sockets", "1".into()),
-                    ("agent", "1".into()),
-                    ("ostype", "l26".into()),
-                    ("scsihw", "virtio-scsi-single".into()),
-                    (
-                        "scsi0",
-                        format!("local-lvm:base-{TEMPLATE_VMID}-disk-0,size=8G"),
-                    ),
-                    (
-                        "ide2",
-                        format!("local-lvm:vm-{TEMPLATE_VMID}-cloudinit,media=cdrom"),
-                    ),
-                    ("boot", "order=scsi0".into()),
-                    ("net0", format!("virtio={mac},bridge=vmbr0")),
-                    ("ipconfig0", "ip=dhcp".into()),
-                    ("serial0", "socket".into()),
-                    ("vga", "serial0".into()),
-                    (
-                        "smbios1",
-                        "uuid=6a2f4b1e-3c5d-4e7f-8a9b-0c1d2e3f4a5b".into(),
-                    ),
-                    ("vmgenid", "0b9f3c2a-1d4e-4f6a-8b7c-9d0e1f2a3b4c".into()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                st.guests.insert(
-                    TEMPLATE_VMID,
-                    Guest {
-                        vmid: TEMPLATE_VMID,
-                        node,
-                        kind: GuestKind::Qemu,
-                        config,
-                        running: false,
-                        started: None,
-                        started_epoch: 0,
-                        dhcp_ip: ip,
-                    },
-                );
-            }
+        if cfg.template_vm
+            && let Some(node) = st.nodes.first().map(|n| n.name.clone())
+        {
+            let mac = st.new_mac();
+            let ip = st.new_dhcp_ip();
+            let config: BTreeMap<String, String> = [
+                ("name", "debian-12-cloud".to_string()),
+                ("template", "1".into()),
+                ("memory", "2048".into()),
+                ("cores", "2".into()),
+                ("sockets", "1".into()),
+                ("agent", "1".into()),
+                ("ostype", "l26".into()),
+                ("scsihw", "virtio-scsi-single".into()),
+                (
+                    "scsi0",
+                    format!("local-lvm:base-{TEMPLATE_VMID}-disk-0,size=8G"),
+                ),
+                (
+                    "ide2",
+                    format!("local-lvm:vm-{TEMPLATE_VMID}-cloudinit,media=cdrom"),
+                ),
+                ("boot", "order=scsi0".into()),
+                ("net0", format!("virtio={mac},bridge=vmbr0")),
+                ("ipconfig0", "ip=dhcp".into()),
+                ("serial0", "socket".into()),
+                ("vga", "serial0".into()),
+                (
+                    "smbios1",
+                    "uuid=6a2f4b1e-3c5d-4e7f-8a9b-0c1d2e3f4a5b".into(),
+                ),
+                ("vmgenid", "0b9f3c2a-1d4e-4f6a-8b7c-9d0e1f2a3b4c".into()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            st.guests.insert(
+                TEMPLATE_VMID,
+                Guest {
+                    vmid: TEMPLATE_VMID,
+                    node,
+                    kind: GuestKind::Qemu,
+                    config,
+                    running: false,
+                    started: None,
+                    started_epoch: 0,
+                    dhcp_ip: ip,
+                },
+            );
         }
         Inner {
             faults: FaultInjector::new(cfg.faults.clone(), cfg.seed),

@@ -72,6 +72,11 @@ impl Guest {
             .unwrap_or(512)
     }
 
+    /// Configured memory in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_mb().saturating_mul(1024 * 1024)
+    }
+
     /// Configured CPU cores (sockets x cores for QEMU).
     pub fn cores(&self) -> u32 {
         let cores = self
@@ -115,11 +120,7 @@ impl Guest {
 
     /// Memory used while running (bytes): the configured memory, so node accounting adds up.
     pub fn mem_used(&self) -> u64 {
-        if self.running {
-            self.memory_mb() * 1024 * 1024
-        } else {
-            0
-        }
+        if self.running { self.memory_bytes() } else { 0 }
     }
 
     /// The digest of the config (PVE: SHA-1 of the file; here 40 hex chars of SHA-256).
@@ -243,24 +244,20 @@ impl State {
 
     /// Memory used on a node (bytes).
     pub fn node_mem_used(&self, node: &str) -> u64 {
-        NODE_BASE_MEM
-            + self
-                .guests
-                .values()
-                .filter(|g| g.node == node)
-                .map(Guest::mem_used)
-                .sum::<u64>()
+        self.guests
+            .values()
+            .filter(|g| g.node == node)
+            .map(Guest::mem_used)
+            .fold(NODE_BASE_MEM, u64::saturating_add)
     }
 
     /// Disk used on a node (bytes).
     pub fn node_disk_used(&self, node: &str) -> u64 {
-        (4u64 << 30)
-            + self
-                .guests
-                .values()
-                .filter(|g| g.node == node)
-                .map(Guest::disk_bytes)
-                .sum::<u64>()
+        self.guests
+            .values()
+            .filter(|g| g.node == node)
+            .map(Guest::disk_bytes)
+            .fold(4u64 << 30, u64::saturating_add)
     }
 
     /// A fresh MAC address with Proxmox's OUI `BC:24:11`.

@@ -126,41 +126,40 @@ fn check_prop(value: &str, schema: &Value, path: &str) -> Result<(), String> {
     if !type_ok {
         return Err(format!("type check ('{ty}') failed - got '{value}'"));
     }
-    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-        if let Some(re) = compiled(pattern) {
-            if !re.is_match(value) {
-                return Err("value does not match the regex pattern".to_string());
-            }
-        }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+        && let Some(re) = compiled(pattern)
+        && !re.is_match(value)
+    {
+        return Err("value does not match the regex pattern".to_string());
     }
     let chars = value.chars().count() as f64;
-    if let Some(max) = num(schema.get("maxLength")) {
-        if chars > max {
-            return Err(format!("value may only be {max} characters long"));
-        }
+    if let Some(max) = num(schema.get("maxLength"))
+        && chars > max
+    {
+        return Err(format!("value may only be {max} characters long"));
     }
-    if let Some(min) = num(schema.get("minLength")) {
-        if chars < min {
-            return Err(format!("value must be at least {min} characters long"));
-        }
+    if let Some(min) = num(schema.get("minLength"))
+        && chars < min
+    {
+        return Err(format!("value must be at least {min} characters long"));
     }
     if is_number(value) {
         let v: f64 = value.parse().unwrap_or(0.0);
-        if let Some(max) = num(schema.get("maximum")) {
-            if v > max {
-                return Err(format!(
-                    "value must have a maximum value of {}",
-                    show(schema.get("maximum"))
-                ));
-            }
+        if let Some(max) = num(schema.get("maximum"))
+            && v > max
+        {
+            return Err(format!(
+                "value must have a maximum value of {}",
+                show(schema.get("maximum"))
+            ));
         }
-        if let Some(min) = num(schema.get("minimum")) {
-            if v < min {
-                return Err(format!(
-                    "value must have a minimum value of {}",
-                    show(schema.get("minimum"))
-                ));
-            }
+        if let Some(min) = num(schema.get("minimum"))
+            && v < min
+        {
+            return Err(format!(
+                "value must have a minimum value of {}",
+                show(schema.get("minimum"))
+            ));
         }
     }
     if let Some(list) = schema.get("enum").and_then(Value::as_array) {

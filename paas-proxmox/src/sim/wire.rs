@@ -118,10 +118,10 @@ fn json_response(status: StatusCode, body: &Value, reason: Option<String>) -> Re
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
     resp.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    if let Some(reason) = reason {
-        if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason) {
-            resp.extensions_mut().insert(phrase);
-        }
+    if let Some(reason) = reason
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason)
+    {
+        resp.extensions_mut().insert(phrase);
     }
     resp
 }

@@ -92,7 +92,7 @@ pub(crate) fn node_status(inner: &Arc<Inner>, call: &Call) -> ApiResult {
 
 /// One guest as `/cluster/resources` shows it.
 pub(crate) fn guest_resource(inner: &Inner, g: &Guest) -> Value {
-    let maxmem = g.memory_mb() * 1024 * 1024;
+    let maxmem = g.memory_bytes();
     let mut v = json!({
         "id": format!("{}/{}", g.kind.as_str(), g.vmid),
         "type": g.kind.as_str(),

@@ -119,7 +119,7 @@ pub(crate) fn index(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResu
 }
 
 fn status_json(inner: &Inner, g: &Guest) -> Value {
-    let maxmem = g.memory_mb() * 1024 * 1024;
+    let maxmem = g.memory_bytes();
     let mut v = json!({
         "vmid": g.vmid,
         "name": g.name(),
@@ -142,7 +142,7 @@ fn status_json(inner: &Inner, g: &Guest) -> Value {
                 .get("swap")
                 .and_then(|s| s.parse::<u64>().ok())
                 .unwrap_or(512);
-            v["maxswap"] = json!(swap * 1024 * 1024);
+            v["maxswap"] = json!(swap.saturating_mul(1024 * 1024));
             v["swap"] = json!(0);
         }
         GuestKind::Qemu => {
@@ -246,12 +246,13 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     if !call.flag("skiplock") {
         check_lock(g)?;
     }
-    if let Some(digest) = call.get("digest") {
-        if !digest.is_empty() && digest != g.digest() {
-            return Err(ApiError::internal(
-                "detected modified configuration - file changed by other user? Try again.",
-            ));
-        }
+    if let Some(digest) = call.get("digest")
+        && !digest.is_empty()
+        && digest != g.digest()
+    {
+        return Err(ApiError::internal(
+            "detected modified configuration - file changed by other user? Try again.",
+        ));
     }
     let deletes: Vec<String> = call
         .get("delete")
@@ -394,10 +395,11 @@ fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Ef
     let inner = inner.clone();
     Box::new(move |st, fail| {
         let out = effect(st, fail);
-        if let Some(g) = st.guests.get_mut(&vmid) {
-            if g.running && g.started_epoch == 0 {
-                g.started_epoch = inner.clock.now();
-            }
+        if let Some(g) = st.guests.get_mut(&vmid)
+            && g.running
+            && g.started_epoch == 0
+        {
+            g.started_epoch = inner.clock.now();
         }
         out
     })

@@ -81,15 +81,18 @@ fn link_local(mac: &str) -> String {
     if b.len() != 6 {
         return "fe80::1".into();
     }
-    format!(
-        "fe80::{:02x}{:02x}:{:02x}ff:fe{:02x}:{:02x}{:02x}",
-        b[0] ^ 2,
-        b[1],
-        b[2],
-        b[3],
-        b[4],
-        b[5]
+    let seg = |hi: u8, lo: u8| (u16::from(hi) << 8) | u16::from(lo);
+    std::net::Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        seg(b[0] ^ 2, b[1]),
+        seg(b[2], 0xff),
+        seg(0xfe, b[3]),
+        seg(b[4], b[5]),
     )
+    .to_string()
 }
 
 /// `GET /nodes/{node}/lxc/{vmid}/interfaces`: `null` while stopped.

@@ -37,12 +37,12 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         let st = inner.state();
         find_guest(&st, &node, GuestKind::Qemu, vmid)?;
         check_node(&st, &target)?;
-        if let Some(store) = call.get("storage") {
-            if !STORAGES.iter().any(|(n, _, _)| *n == store) {
-                return Err(ApiError::internal(format!(
-                    "storage '{store}' does not exist"
-                )));
-            }
+        if let Some(store) = call.get("storage")
+            && !STORAGES.iter().any(|(n, _, _)| *n == store)
+        {
+            return Err(ApiError::internal(format!(
+                "storage '{store}' does not exist"
+            )));
         }
     }
     let src_guard = lock_guest(
