@@ -357,16 +357,17 @@ async fn qemu_clone_lifecycle_and_agent() {
     assert_eq!(st.status, "running");
     let mut found = false;
     for _ in 0..100 {
-        if let Ok(a) = c.agent_interfaces(NODE, 300).await {
-            if a.result.iter().any(|i| {
+        let reported = c.agent_interfaces(NODE, 300).await.is_ok_and(|a| {
+            a.result.iter().any(|i| {
                 i.ip_addresses.iter().any(|ip| {
                     ip.ip_address_type.as_deref() == Some("ipv4")
                         && !ip.ip_address.starts_with("127.")
                 })
-            }) {
-                found = true;
-                break;
-            }
+            })
+        });
+        if reported {
+            found = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

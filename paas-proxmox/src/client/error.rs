@@ -300,7 +300,9 @@ mod tests {
     #[test]
     fn the_table() {
         use ErrorKind::*;
-        let cases: Vec<(u16, &str, Vec<(&str, &str)>, ErrorKind, bool)> = vec![
+        // (status, reason, errors map, expected kind, expected retryable)
+        type Case<'a> = (u16, &'a str, Vec<(&'a str, &'a str)>, ErrorKind, bool);
+        let cases: Vec<Case> = vec![
             (596, "Connection timed out", vec![], Unavailable, true),
             (
                 595,

@@ -114,16 +114,16 @@ pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum B {
-        B(bool),
-        S(String),
-        N(Option<serde_json::Number>),
+    enum PerlBool {
+        Bool(bool),
+        Text(String),
+        Number(Option<serde_json::Number>),
     }
-    Ok(match Option::<B>::deserialize(d)? {
-        None | Some(B::N(None)) => false,
-        Some(B::B(b)) => b,
-        Some(B::S(s)) => matches!(s.trim(), "1" | "true" | "yes" | "on"),
-        Some(B::N(Some(n))) => n.as_f64().is_some_and(|v| v != 0.0),
+    Ok(match Option::<PerlBool>::deserialize(d)? {
+        None | Some(PerlBool::Number(None)) => false,
+        Some(PerlBool::Bool(b)) => b,
+        Some(PerlBool::Text(s)) => matches!(s.trim(), "1" | "true" | "yes" | "on"),
+        Some(PerlBool::Number(Some(n))) => n.as_f64().is_some_and(|v| v != 0.0),
     })
 }
 
