@@ -7,6 +7,9 @@
 //!   same four calls made by hand (create, one task status poll, start, one poll). The
 //!   difference is what the adapter adds over the simulator's own time.
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use paas_core::model::Vmid;
 use paas_core::ports::{GuestSource, GuestSpec, Provisioner};
