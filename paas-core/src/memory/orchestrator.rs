@@ -1,7 +1,7 @@
 //! A scriptable in-memory [`Orchestrator`]: services that roll out, converge or fail as
 //! scripted, with log streams and injectable failures for engine tests.
 
-use super::provisioner::Faults;
+use super::faults::Faults;
 use crate::model::{Slug, Timestamp};
 use crate::ports::{
     LogLine, LogOptions, Orchestrator, Rollout, RolloutState, Service, ServiceSpec,
@@ -13,7 +13,8 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::stream::BoxStream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 const BACKEND: &str = "fake-orchestrator";
 
