@@ -50,9 +50,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// # Ok::<(), paas_core::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryLedger {
     books: Arc<Mutex<Books>>,
+}
+
+impl std::fmt::Debug for MemoryLedger {
+    /// Counts only: the books may hold millions of transfers.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // try_lock: formatting must never wait for (or deadlock with) a post in progress.
+        match self.books.try_lock() {
+            Ok(books) => f
+                .debug_struct("MemoryLedger")
+                .field("accounts", &books.accounts.len())
+                .field("transfers", &books.transfers.len())
+                .finish(),
+            Err(_) => f.write_str("MemoryLedger { <busy> }"),
+        }
+    }
 }
 
 /// A fast hasher for the 128-bit ids (one folded multiply). Ids are client-chosen; this
@@ -88,7 +103,6 @@ impl Hasher for IdHasher {
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-#[derive(Debug)]
 struct AccountState {
     account: Account,
     debits: i64,
@@ -97,7 +111,7 @@ struct AccountState {
     entries: Vec<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Books {
     /// Accounts by position; `account_index` maps ids to positions, so a posting hashes each
     /// account once and then updates it in place.
@@ -330,6 +344,7 @@ impl Ledger for MemoryLedger {
         to: Timestamp,
     ) -> Result<Vec<Transfer>> {
         let books = self.books();
+        // An unknown account has no history; unlike `balance`, that is not an error.
         let Some(a) = books.account(&account) else {
             return Ok(Vec::new());
         };
