@@ -77,6 +77,8 @@ pub enum OrchestratorCall {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FakeOrchestrator {
+    /// Slept before every port call (outside the lock), to model a slow backend.
+    latency: Duration,
     engine: Arc<Mutex<Engine>>,
 }
 
@@ -88,6 +90,7 @@ pub struct FakeOrchestratorBuilder {
     failing_image_marker: String,
     rollback_on_failure: bool,
     fault_rate: Option<(u64, f64)>,
+    latency: Duration,
 }
 
 impl Default for FakeOrchestratorBuilder {
@@ -98,6 +101,7 @@ impl Default for FakeOrchestratorBuilder {
             failing_image_marker: "unhealthy".into(),
             rollback_on_failure: false,
             fault_rate: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -141,6 +145,14 @@ impl FakeOrchestratorBuilder {
         self
     }
 
+    /// Makes every port call take at least `latency` (slept outside the lock, so concurrent
+    /// calls overlap as they would on a real backend). Default zero.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// The fake.
     pub fn build(self) -> FakeOrchestrator {
         let mut faults = Faults::default();
@@ -148,6 +160,7 @@ impl FakeOrchestratorBuilder {
             faults.set_rate(seed, rate);
         }
         FakeOrchestrator {
+            latency: self.latency,
             engine: Arc::new(Mutex::new(Engine {
                 services: BTreeMap::new(),
                 unmanaged: BTreeMap::new(),
@@ -356,6 +369,12 @@ impl FakeOrchestrator {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
     /// Makes the next call of `method` fail with `error` (queued: several calls fail in turn).
     pub fn fail_next(&self, method: OrchestratorCall, error: Error) {
         self.engine().faults.push(method, error);
@@ -427,6 +446,7 @@ impl FakeOrchestrator {
 #[async_trait]
 impl Orchestrator for FakeOrchestrator {
     async fn apply(&self, spec: &ServiceSpec) -> Result<Rollout> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Apply, BACKEND)?;
         spec.name.parse::<Slug>().map_err(|e| {
@@ -475,6 +495,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn rollout_status(&self, rollout: &Rollout) -> Result<RolloutState> {
+        self.pause().await;
         let mut engine = self.engine();
         engine
             .faults
@@ -483,6 +504,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn await_rollout(&self, rollout: &Rollout, deadline: Duration) -> Result<RolloutState> {
+        self.pause().await;
         let interval = {
             let mut engine = self.engine();
             engine
@@ -510,6 +532,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn scale(&self, name: &str, replicas: u32) -> Result<()> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Scale, BACKEND)?;
         engine.refuse_unmanaged(name, "scale")?;
@@ -519,6 +542,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn rollback(&self, name: &str) -> Result<Rollout> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Rollback, BACKEND)?;
         engine.refuse_unmanaged(name, "roll back")?;
@@ -545,6 +569,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn remove(&self, name: &str) -> Result<()> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Remove, BACKEND)?;
         engine.refuse_unmanaged(name, "remove")?;
@@ -555,6 +580,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn status(&self, name: &str) -> Result<Service> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Status, BACKEND)?;
         if let Some(svc) = engine.services.get(name) {
@@ -568,6 +594,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn list(&self) -> Result<Vec<Service>> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::List, BACKEND)?;
         Ok(engine.services.values().map(FakeService::view).collect())
@@ -578,6 +605,7 @@ impl Orchestrator for FakeOrchestrator {
         name: &str,
         options: LogOptions,
     ) -> Result<BoxStream<'static, Result<LogLine>>> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Logs, BACKEND)?;
         let svc = engine.services.get_mut(name).ok_or_else(|| absent(name))?;

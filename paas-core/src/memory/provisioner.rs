@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::faults::Faults;
 
@@ -83,6 +84,8 @@ pub enum ProvisionerCall {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FakeProvisioner {
+    /// Slept before every port call (outside the lock), to model a slow backend.
+    latency: Duration,
     cluster: Arc<Mutex<Cluster>>,
 }
 
@@ -124,6 +127,7 @@ pub struct FakeProvisionerBuilder {
     nodes: Vec<(NodeName, Option<Capacity>)>,
     capacity: Capacity,
     fault_rate: Option<(u64, f64)>,
+    latency: Duration,
 }
 
 /// The capacity of each node of a default fake cluster.
@@ -139,6 +143,7 @@ impl Default for FakeProvisionerBuilder {
             nodes: Vec::new(),
             capacity: DEFAULT_NODE_CAPACITY,
             fault_rate: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -180,6 +185,14 @@ impl FakeProvisionerBuilder {
         self
     }
 
+    /// Makes every port call take at least `latency` (slept outside the lock, so concurrent
+    /// calls overlap as they would on a real backend). Default zero.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// The cluster. Without any node it has three: `pve1`, `pve2`, `pve3`.
     pub fn build(self) -> FakeProvisioner {
         let mut nodes: Vec<NodeSlot> = Vec::new();
@@ -209,6 +222,7 @@ impl FakeProvisionerBuilder {
             faults.set_rate(seed, rate);
         }
         FakeProvisioner {
+            latency: self.latency,
             cluster: Arc::new(Mutex::new(Cluster {
                 nodes,
                 guests: BTreeMap::new(),
@@ -399,6 +413,12 @@ impl FakeProvisioner {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
     /// Makes the next call of `method` fail with `error` (queued: several calls fail in turn).
     pub fn fail_next(&self, method: ProvisionerCall, error: Error) {
         self.cluster().faults.push(method, error);
@@ -532,6 +552,7 @@ impl FakeProvisioner {
 #[async_trait]
 impl Provisioner for FakeProvisioner {
     async fn nodes(&self) -> Result<Vec<Node>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Nodes, BACKEND)?;
         Ok(c.nodes
@@ -547,12 +568,14 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn create(&self, spec: &GuestSpec) -> Result<GuestRef> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Create, BACKEND)?;
         c.create(spec)
     }
 
     async fn start(&self, guest: &GuestRef) -> Result<()> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Start, BACKEND)?;
         let g = c.find_mut(guest).ok_or_else(|| not_found(guest))?;
@@ -571,6 +594,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn stop(&self, guest: &GuestRef, mode: StopMode) -> Result<()> {
+        self.pause().await;
         // Both modes end with the guest off: the fake's guests always shut down in time.
         let _ = mode;
         let mut c = self.cluster();
@@ -584,6 +608,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn destroy(&self, guest: &GuestRef) -> Result<()> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Destroy, BACKEND)?;
         match c.find(guest) {
@@ -598,6 +623,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn status(&self, guest: &GuestRef) -> Result<Guest> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Status, BACKEND)?;
         c.find(guest)
@@ -606,6 +632,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn addresses(&self, guest: &GuestRef) -> Result<Vec<IpAddr>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Addresses, BACKEND)?;
         let g = c.find(guest).ok_or_else(|| not_found(guest))?;
@@ -617,6 +644,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn list(&self) -> Result<Vec<Guest>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::List, BACKEND)?;
         Ok(c.guests.values().map(|g| g.guest.clone()).collect())
