@@ -51,7 +51,8 @@ pub enum ProvisionerCall {
 /// - A guest is addressed by VMID, node and kind: a [`GuestRef`] naming the wrong node or kind
 ///   finds nothing (as Proxmox answers for another node's config).
 /// - A running guest has one address, `10.0.x.y`, derived from its VMID; a stopped one none.
-/// - Cloning a VM needs a template guest with that VMID (see [`FakeProvisioner::add_guest`]).
+/// - Cloning a VM needs a template guest with that VMID (see
+///   [`FakeProvisioner::add_vm_template`]).
 ///
 /// ```
 /// use paas_core::memory::{FakeProvisioner, ProvisionerCall};
