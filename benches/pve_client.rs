@@ -6,6 +6,9 @@
 //!   create + start of an LXC container on a simulator whose tasks take no time, against the
 //!   same four calls made by hand (create, one task status poll, start, one poll). The
 //!   difference is what the adapter adds over the simulator's own time.
+//!
+//! Run: `cargo bench --bench pve_client --no-default-features --features sim` (the default
+//! features would also build the SQL store, which this bench does not use).
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
