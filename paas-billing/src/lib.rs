@@ -1,1 +1,14 @@
-//! placeholder
+//! # paas-billing
+//!
+//! Billing for the paas SDK:
+//!
+//! - [`SqlLedger`]: the `Ledger` port (double-entry accounts, immutable transfers with
+//!   idempotency keys, linked chains, no-overdraft accounts) on PostgreSQL or SQLite.
+//! - [`Biller`]: hourly metering of running apps into organisation wallets, with the wallet
+//!   policy (suspend when the money runs out, resume on top-up) and statements.
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod ledger;
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use ledger::{MIGRATIONS_TABLE, SqlLedger};
