@@ -12,3 +12,11 @@ mod ledger;
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use ledger::{MIGRATIONS_TABLE, SqlLedger};
+
+mod metering;
+
+pub use metering::{
+    Biller, DEFAULT_BATCH_SIZE, Enforcement, HourReport, Policy, Statement, StatementCharge,
+    StatementTopUp, TopUp, account_code, cash_account, revenue_account, transfer_code,
+    wallet_account,
+};

@@ -5,7 +5,9 @@
 //! the rules in one pure function makes SQLite and Postgres answer exactly alike.
 
 use paas_core::model::Money;
-use paas_core::ports::{Account, AccountId, Posted, Rejected, Transfer, TransferId, TransferOutcome};
+use paas_core::ports::{
+    Account, AccountId, Posted, Rejected, Transfer, TransferId, TransferOutcome,
+};
 use std::collections::HashMap;
 
 /// An account with its posted totals, in micros.
@@ -56,7 +58,12 @@ pub(crate) fn plan(
         if end == batch.len() {
             // The batch ended inside a linked chain: the chain is never closed.
             let last = batch.len() - 1;
-            for (i, slot) in outcomes.iter_mut().enumerate().take(batch.len()).skip(start) {
+            for (i, slot) in outcomes
+                .iter_mut()
+                .enumerate()
+                .take(batch.len())
+                .skip(start)
+            {
                 *slot = Some(Err(if i == last {
                     Rejected::LinkedChainOpen
                 } else {
@@ -147,21 +154,25 @@ fn check_and_apply(
             Err(Rejected::ExistsWithDifferentContent)
         };
     }
-    if !t.amount.is_positive() {
-        return Err(Rejected::NonPositiveAmount);
-    }
     if t.debit_account == t.credit_account {
         return Err(Rejected::SameAccount);
     }
-    let (debit, credit) = match (accounts.get(&t.debit_account), accounts.get(&t.credit_account)) {
+    if !t.amount.is_positive() {
+        return Err(Rejected::NonPositiveAmount);
+    }
+    let (debit, credit) = match (
+        accounts.get(&t.debit_account),
+        accounts.get(&t.credit_account),
+    ) {
         (None, _) => return Err(Rejected::AccountNotFound(t.debit_account)),
         (_, None) => return Err(Rejected::AccountNotFound(t.credit_account)),
         (Some(d), Some(c)) => (d, c),
     };
     let amount = t.amount.micros();
-    let (Some(new_debits), Some(new_credits)) =
-        (debit.debits.checked_add(amount), credit.credits.checked_add(amount))
-    else {
+    let (Some(new_debits), Some(new_credits)) = (
+        debit.debits.checked_add(amount),
+        credit.credits.checked_add(amount),
+    ) else {
         return Err(Rejected::Overflow);
     };
     if debit.account.flags.debits_must_not_exceed_credits

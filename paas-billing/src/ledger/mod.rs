@@ -7,15 +7,17 @@
 //! always the sum of the account's transfers.
 
 mod batch;
-mod rows;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 use async_trait::async_trait;
 use paas_core::model::Timestamp;
-use paas_core::ports::{Account, AccountId, Balance, Ledger, Posted, Transfer, TransferId, TransferOutcome};
+use paas_core::ports::{
+    Account, AccountId, Balance, Ledger, Posted, Transfer, TransferId, TransferOutcome,
+};
 use paas_core::{Error, Result};
 use std::fmt;
 
@@ -73,7 +75,9 @@ impl fmt::Debug for SqlLedger {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(_) => "sqlite",
         };
-        f.debug_struct("SqlLedger").field("backend", &backend).finish()
+        f.debug_struct("SqlLedger")
+            .field("backend", &backend)
+            .finish()
     }
 }
 
@@ -90,7 +94,9 @@ impl SqlLedger {
     #[cfg(feature = "postgres")]
     pub async fn postgres(pool: sqlx::PgPool) -> Result<Self> {
         postgres::migrate(&pool).await?;
-        Ok(SqlLedger { backend: Backend::Postgres(pool) })
+        Ok(SqlLedger {
+            backend: Backend::Postgres(pool),
+        })
     }
 
     /// A ledger on a SQLite pool; applies the ledger's migrations first.
@@ -100,7 +106,9 @@ impl SqlLedger {
     #[cfg(feature = "sqlite")]
     pub async fn sqlite(pool: sqlx::SqlitePool) -> Result<Self> {
         sqlite::migrate(&pool).await?;
-        Ok(SqlLedger { backend: Backend::Sqlite(pool) })
+        Ok(SqlLedger {
+            backend: Backend::Sqlite(pool),
+        })
     }
 
     /// Connects to `url` (`postgres://...` or `sqlite:...`) and applies the migrations.
@@ -115,7 +123,9 @@ impl SqlLedger {
                     .max_connections(16)
                     .connect(url)
                     .await
-                    .map_err(|e| rows::db_error(e, "postgres", "connecting the ledger to PostgreSQL"))?;
+                    .map_err(|e| {
+                        rows::db_error(e, "postgres", "connecting the ledger to PostgreSQL")
+                    })?;
                 Self::postgres(pool).await
             }
             #[cfg(feature = "sqlite")]
@@ -129,12 +139,14 @@ impl SqlLedger {
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 let mut pool = sqlx::sqlite::SqlitePoolOptions::new();
                 if in_memory {
-                    pool = pool.max_connections(1).idle_timeout(None).max_lifetime(None);
+                    pool = pool
+                        .max_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
                 }
-                let pool = pool
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| rows::db_error(e, "sqlite", "opening the ledger's SQLite database"))?;
+                let pool = pool.connect_with(options).await.map_err(|e| {
+                    rows::db_error(e, "sqlite", "opening the ledger's SQLite database")
+                })?;
                 Self::sqlite(pool).await
             }
             _ => Err(Error::invalid_input(format!(
@@ -207,7 +219,10 @@ impl Ledger for SqlLedger {
                 "ledger account {account} does not exist: create it before asking its balance"
             ))
         })?;
-        Ok(Balance { debits: batch::money(state.debits), credits: batch::money(state.credits) })
+        Ok(Balance {
+            debits: batch::money(state.debits),
+            credits: batch::money(state.credits),
+        })
     }
 
     async fn history(

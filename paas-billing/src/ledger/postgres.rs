@@ -60,13 +60,22 @@ pub(super) async fn create_account(pool: &PgPool, account: &Account) -> Result<P
     .bind(account.credit_limit.micros())
     .execute(pool)
     .await
-    .map_err(|e| db_error(e, BACKEND, &format!("creating ledger account {}", account.id)))?
+    .map_err(|e| {
+        db_error(
+            e,
+            BACKEND,
+            &format!("creating ledger account {}", account.id),
+        )
+    })?
     .rows_affected();
     if inserted == 1 {
         return Ok(Posted::Created);
     }
     let existing = self::account(pool, account.id).await?.ok_or_else(|| {
-        Error::internal(format!("ledger account {} vanished while being created", account.id))
+        Error::internal(format!(
+            "ledger account {} vanished while being created",
+            account.id
+        ))
     })?;
     if rows::same_account(&existing.account, account) {
         Ok(Posted::Exists)
@@ -156,8 +165,14 @@ pub(super) async fn history(
 }
 
 pub(super) async fn post(pool: &PgPool, batch: &[Transfer]) -> Result<Vec<TransferOutcome>> {
-    let account_ids: Vec<Uuid> = batch::account_ids(batch).iter().map(|a| uuid_of(a.0)).collect();
-    let transfer_ids: Vec<Uuid> = batch::transfer_ids(batch).iter().map(|t| uuid_of(t.0)).collect();
+    let account_ids: Vec<Uuid> = batch::account_ids(batch)
+        .iter()
+        .map(|a| uuid_of(a.0))
+        .collect();
+    let transfer_ids: Vec<Uuid> = batch::transfer_ids(batch)
+        .iter()
+        .map(|t| uuid_of(t.0))
+        .collect();
     let doing = || format!("posting a batch of {} transfers", batch.len());
     let mut attempt = 0;
     loop {
@@ -232,8 +247,12 @@ async fn try_post(
     let mut created: Vec<&Transfer> = plan.created.iter().map(|&i| &batch[i]).collect();
     created.sort_unstable_by_key(|t| t.id);
     let n = created.len();
-    let (mut ids, mut debits, mut credits, mut amounts) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut debits, mut credits, mut amounts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let (mut codes, mut memos, mut secs, mut nanos, mut linked) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),

@@ -17,7 +17,10 @@ pub(crate) fn uuid_of(id: u128) -> Uuid {
 /// `at` as (seconds, nanoseconds) since the epoch: exact, unlike a SQL timestamp.
 pub(crate) fn split_time(at: Timestamp) -> (i64, i32) {
     // Subsecond nanos are below 2e9 (a leap second), which fits an i32.
-    (at.timestamp(), i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(i32::MAX))
+    (
+        at.timestamp(),
+        i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(i32::MAX),
+    )
 }
 
 /// The columns of a transfer row, decoded.
@@ -73,7 +76,9 @@ impl AccountRow {
             account: Account {
                 id: AccountId(self.id.as_u128()),
                 code: code_of(self.code, "account", self.id)?,
-                flags: AccountFlags { debits_must_not_exceed_credits: self.no_overdraft },
+                flags: AccountFlags {
+                    debits_must_not_exceed_credits: self.no_overdraft,
+                },
                 credit_limit: Money::from_micros(self.credit_limit),
             },
             debits: self.debits,
@@ -83,11 +88,14 @@ impl AccountRow {
 }
 
 fn code_of(code: i32, what: &str, id: Uuid) -> Result<u16> {
-    u16::try_from(code).map_err(|_| corrupt(format!("{what} {id} has code {code}, outside 0..=65535")))
+    u16::try_from(code)
+        .map_err(|_| corrupt(format!("{what} {id} has code {code}, outside 0..=65535")))
 }
 
 fn corrupt(message: String) -> Error {
-    Error::internal(format!("the ledger's tables hold a row the SDK did not write: {message}"))
+    Error::internal(format!(
+        "the ledger's tables hold a row the SDK did not write: {message}"
+    ))
 }
 
 /// Whether two account records have the same content (what `create_account` compares).
@@ -101,7 +109,10 @@ pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code();
-            matches!(code.as_deref(), Some("40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517"))
+            matches!(
+                code.as_deref(),
+                Some("40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517")
+            )
         }
         _ => false,
     }
@@ -111,18 +122,22 @@ pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
 pub(crate) fn db_error(e: sqlx::Error, backend: &'static str, doing: &str) -> Error {
     let err = match &e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            Error::unavailable(format!("{doing}: the database is unreachable or overloaded ({e}); retry later"))
+            Error::unavailable(format!(
+                "{doing}: the database is unreachable or overloaded ({e}); retry later"
+            ))
         }
-        sqlx::Error::Tls(_) => Error::unavailable(format!("{doing}: TLS to the database failed: {e}")),
+        sqlx::Error::Tls(_) => {
+            Error::unavailable(format!("{doing}: TLS to the database failed: {e}"))
+        }
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             Error::conflict(format!("{doing}: {}", db.message()))
         }
-        sqlx::Error::Database(_) if is_transient(&e) => {
-            Error::unavailable(format!("{doing}: the database gave up on a busy transaction ({e}); retry"))
-        }
-        sqlx::Error::Migrate(m) => {
-            Error::backend_error(format!("{doing}: applying the ledger's migrations failed: {m}"))
-        }
+        sqlx::Error::Database(_) if is_transient(&e) => Error::unavailable(format!(
+            "{doing}: the database gave up on a busy transaction ({e}); retry"
+        )),
+        sqlx::Error::Migrate(m) => Error::backend_error(format!(
+            "{doing}: applying the ledger's migrations failed: {m}"
+        )),
         _ => Error::backend_error(format!("{doing}: {e}")),
     };
     err.with_backend(backend).with_source(e)

@@ -64,13 +64,22 @@ pub(super) async fn create_account(pool: &SqlitePool, account: &Account) -> Resu
     .bind(account.credit_limit.micros())
     .execute(pool)
     .await
-    .map_err(|e| db_error(e, BACKEND, &format!("creating ledger account {}", account.id)))?
+    .map_err(|e| {
+        db_error(
+            e,
+            BACKEND,
+            &format!("creating ledger account {}", account.id),
+        )
+    })?
     .rows_affected();
     if inserted == 1 {
         return Ok(Posted::Created);
     }
     let existing = self::account(pool, account.id).await?.ok_or_else(|| {
-        Error::internal(format!("ledger account {} vanished while being created", account.id))
+        Error::internal(format!(
+            "ledger account {} vanished while being created",
+            account.id
+        ))
     })?;
     if rows::same_account(&existing.account, account) {
         Ok(Posted::Exists)
@@ -155,8 +164,14 @@ pub(super) async fn history(
 }
 
 pub(super) async fn post(pool: &SqlitePool, batch: &[Transfer]) -> Result<Vec<TransferOutcome>> {
-    let account_ids: Vec<Uuid> = batch::account_ids(batch).iter().map(|a| uuid_of(a.0)).collect();
-    let transfer_ids: Vec<Uuid> = batch::transfer_ids(batch).iter().map(|t| uuid_of(t.0)).collect();
+    let account_ids: Vec<Uuid> = batch::account_ids(batch)
+        .iter()
+        .map(|a| uuid_of(a.0))
+        .collect();
+    let transfer_ids: Vec<Uuid> = batch::transfer_ids(batch)
+        .iter()
+        .map(|t| uuid_of(t.0))
+        .collect();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -177,7 +192,10 @@ pub(super) async fn post(pool: &SqlitePool, batch: &[Transfer]) -> Result<Vec<Tr
 }
 
 fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn try_post(
