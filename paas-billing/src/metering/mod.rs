@@ -34,7 +34,8 @@ pub enum Policy {
     #[default]
     InArrears,
     /// Charge the hour about to start, from a wallet that may not go below zero. An app whose
-    /// hour cannot be paid is suspended instead of charged.
+    /// hour cannot be paid is suspended instead of charged. An app resumed by a top-up in the
+    /// middle of an hour is charged from the next hour billed.
     Prepaid,
 }
 
