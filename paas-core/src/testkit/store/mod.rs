@@ -1,6 +1,6 @@
 //! Conformance suite of the [`Store`] port.
 //!
-//! Every check takes an **empty** store and returns a [`CheckResult`]; [`run_all`] runs them
+//! Every check takes an **empty** store and returns a [`CheckResult`](crate::testkit::check::CheckResult); [`run_all`] runs them
 //! all, each on its own fresh store. The checks cover every semantic documented on [`Store`]:
 //! uniqueness, optimistic concurrency, tenant scoping (reads and writes), pagination, filter
 //! and search, the operation queue and its leases, events and usage.
