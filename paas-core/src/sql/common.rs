@@ -442,6 +442,21 @@ pub(crate) fn pool_full(pool: &str, range: crate::ports::PoolRange, avoid: usize
     ))
 }
 
+/// The error of a lease-checked call by a worker that does not hold the lease.
+pub(crate) fn lost_lease_error(
+    id: OperationId,
+    worker: &str,
+    doing: &str,
+    state: &str,
+    holder: Option<&str>,
+) -> Error {
+    let holder = holder.map_or_else(|| "nobody".to_owned(), |h| format!("worker '{h}'"));
+    Error::conflict(format!(
+        "{doing} operation {id}: worker '{worker}' does not hold its lease (it is {state}, \
+         leased by {holder}); stop working on it"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

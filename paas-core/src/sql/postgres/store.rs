@@ -7,7 +7,7 @@ use crate::model::{
 };
 use crate::ports::{AppQuery, Page, Store};
 use crate::sql::common::{
-    AppParams, app_columns, app_from_row, bind_app, decode_cursor, encode_cursor, event_columns,
+    AppParams, lost_lease_error, app_columns, app_from_row, bind_app, decode_cursor, encode_cursor, event_columns,
     event_from_row, json, ns_after, operation_columns, operation_from_row, org_columns,
     org_from_row, plan_columns, plan_from_row, release_columns, release_from_row, search_needle,
     to_u64, ts_to_ns, ts_to_ns_clamped, usage_columns, usage_from_row,
@@ -85,7 +85,7 @@ impl PgStore {
             Ok(Some(r)) => {
                 let state: String = r.try_get("state").unwrap_or_default();
                 let holder: Option<String> = r.try_get("lease_worker").unwrap_or(None);
-                lost_lease_error(id, worker, doing, &state, holder.as_deref())
+                lost_lease_error(id, worker, doing, &state, holder.as_deref()).with_backend(BACKEND)
             }
         }
     }
@@ -115,20 +115,6 @@ impl PgStore {
         self.wake_local();
         Ok(())
     }
-}
-
-pub(crate) fn lost_lease_error(
-    id: OperationId,
-    worker: &str,
-    doing: &str,
-    state: &str,
-    holder: Option<&str>,
-) -> Error {
-    let holder = holder.map_or_else(|| "nobody".to_owned(), |h| format!("worker '{h}'"));
-    Error::conflict(format!(
-        "{doing} operation {id}: worker '{worker}' does not hold its lease (it is {state}, \
-         leased by {holder}); stop working on it"
-    ))
 }
 
 fn not_found(what: String) -> Error {
