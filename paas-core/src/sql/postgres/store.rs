@@ -71,6 +71,33 @@ impl PgStore {
         Ok(Page { items, next })
     }
 
+    /// An empty list of an app's records means nothing only if the app is the organisation's:
+    /// otherwise the app is `NotFound`, as for a single read.
+    async fn nonempty_or_app_exists<T>(
+        &self,
+        org: OrgId,
+        app: AppId,
+        doing: &str,
+        items: Vec<T>,
+    ) -> Result<Vec<T>> {
+        if !items.is_empty() {
+            return Ok(items);
+        }
+        let exists: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM apps WHERE id = $1 AND org = $2")
+                .bind(app.as_uuid())
+                .bind(org.as_uuid())
+                .fetch_optional(self.db())
+                .await
+                .map_err(db_err(format!("{doing} of app {app}")))?;
+        match exists {
+            Some(_) => Ok(items),
+            None => Err(not_found(format!(
+                "{doing}: app {app} does not exist in organisation {org}"
+            ))),
+        }
+    }
+
     /// After a lease-checked update changed no row: `NotFound` if the operation does not
     /// exist, else `Conflict` (the worker lost its lease).
     async fn lease_lost(&self, id: OperationId, worker: &str, doing: &str) -> Error {
@@ -351,7 +378,7 @@ impl Store for PgStore {
     }
 
     async fn list_releases(&self, org: OrgId, app: AppId) -> Result<Vec<Release>> {
-        sqlx::query(concat!(
+        let items = sqlx::query(concat!(
             "SELECT ",
             release_columns!(),
             " FROM releases WHERE org = $1 AND app = $2 ORDER BY number"
@@ -363,7 +390,8 @@ impl Store for PgStore {
         .map_err(db_err(format!("listing releases of app {app}")))?
         .iter()
         .map(release_from_row)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        self.nonempty_or_app_exists(org, app, "listing releases", items).await
     }
 
     async fn enqueue(&self, op: &Operation) -> Result<()> {
@@ -423,7 +451,7 @@ impl Store for PgStore {
     }
 
     async fn list_operations(&self, org: OrgId, app: AppId, limit: u32) -> Result<Vec<Operation>> {
-        sqlx::query(concat!(
+        let items = sqlx::query(concat!(
             "SELECT ",
             operation_columns!(),
             " FROM operations WHERE org = $1 AND app = $2 ORDER BY seq DESC LIMIT $3"
@@ -436,7 +464,8 @@ impl Store for PgStore {
         .map_err(db_err(format!("listing operations of app {app}")))?
         .iter()
         .map(operation_from_row)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        self.nonempty_or_app_exists(org, app, "listing operations", items).await
     }
 
     async fn count_unfinished_operations(&self) -> Result<u64> {
@@ -650,10 +679,9 @@ impl Store for PgStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>> {
-        let Ok(after) = i64::try_from(after) else {
-            return Ok(Vec::new());
-        };
-        sqlx::query(concat!(
+        // Past the last possible seq: nothing, if the app is the organisation's.
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let items = sqlx::query(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events WHERE org = $1 AND app = $2 AND seq > $3 ORDER BY seq LIMIT $4"
@@ -667,7 +695,8 @@ impl Store for PgStore {
         .map_err(db_err(format!("listing events of app {app}")))?
         .iter()
         .map(event_from_row)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        self.nonempty_or_app_exists(org, app, "listing events", items).await
     }
 
     async fn record_usage(&self, usage: &UsageRecord) -> Result<bool> {
