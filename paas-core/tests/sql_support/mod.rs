@@ -83,3 +83,66 @@ impl Scratch {
         self.dirs.lock().unwrap().clear();
     }
 }
+
+use paas_core::model::{
+    AppId, AppStatus, Application, Money, Operation, OperationKind, OrgId, Organization, Plan,
+    PlanId, Runtime,
+};
+use paas_core::ports::Store;
+
+/// Records an organisation and a plan; returns their ids.
+pub async fn org_and_plan(store: &dyn Store) -> (OrgId, PlanId) {
+    let org = Organization {
+        id: OrgId::new(),
+        name: "Acme".into(),
+        slug: format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).parse().unwrap(),
+        created_at: chrono::Utc::now(),
+    };
+    let plan = Plan {
+        id: PlanId::new(),
+        name: format!("small-{}", uuid::Uuid::new_v4().simple()),
+        cpu: 1,
+        memory_mb: 512,
+        disk_gb: 8,
+        price_per_hour: Money::from_micros(15_000),
+        max_replicas: 4,
+    };
+    store.create_org(&org).await.unwrap();
+    store.create_plan(&plan).await.unwrap();
+    (org.id, plan.id)
+}
+
+/// Records an app of `org` with a unique slug.
+pub async fn new_app(store: &dyn Store, org: OrgId, plan: PlanId) -> Application {
+    let now = chrono::Utc::now();
+    let app = Application {
+        id: AppId::new(),
+        org,
+        name: "shop".into(),
+        slug: format!("shop-{}", uuid::Uuid::new_v4().simple()).parse().unwrap(),
+        runtime: Runtime::Container { image: "registry.example/shop:1".into() },
+        plan,
+        replicas: 1,
+        env: Default::default(),
+        domains: Vec::new(),
+        health_check: None,
+        listen_port: None,
+        status: AppStatus::Created,
+        status_reason: None,
+        placement: None,
+        ports: Vec::new(),
+        current_release: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    store.create_app(&app).await.unwrap();
+    app
+}
+
+/// Enqueues a restart of `app`, due now.
+pub async fn enqueue_restart(store: &dyn Store, app: &Application) -> Operation {
+    let op = Operation::new(app.org, app.id, OperationKind::Restart, chrono::Utc::now());
+    store.enqueue(&op).await.unwrap();
+    op
+}
