@@ -13,6 +13,41 @@ use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+/// Wakes idle workers when work may have become available, without losing a wake-up that
+/// arrives between a worker's empty `lease` and its `wait_for_work`: a wait returns at once if
+/// a wake-up happened since the last lease attempt began.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeup {
+    notify: tokio::sync::Notify,
+    generation: std::sync::atomic::AtomicU64,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl Wakeup {
+    /// Work may be available: wake every waiter.
+    pub(crate) fn wake(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Called when a lease attempt begins: wake-ups before this point are accounted for.
+    pub(crate) fn lease_started(&self) {
+        let g = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        self.seen.store(g, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits for a wake-up or the timeout; returns at once if one came since the last lease
+    /// attempt began (once: the next wait blocks).
+    pub(crate) async fn wait(&self, timeout: std::time::Duration) {
+        let notified = self.notify.notified();
+        let g = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        if self.seen.swap(g, std::sync::atomic::Ordering::SeqCst) != g {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+    }
+}
+
 /// A timestamp as integer nanoseconds since the Unix epoch.
 pub(crate) fn ts_to_ns(t: Timestamp) -> Result<i64> {
     t.timestamp_nanos_opt().ok_or_else(|| {
@@ -481,6 +516,20 @@ mod tests {
                 prop_assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_between_lease_and_wait_is_not_lost() {
+        let w = Wakeup::default();
+        w.lease_started();
+        w.wake(); // arrives before the worker waits
+        let t = std::time::Instant::now();
+        w.wait(std::time::Duration::from_secs(5)).await;
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // Consumed: the next wait without news times out.
+        let t = std::time::Instant::now();
+        w.wait(std::time::Duration::from_millis(50)).await;
+        assert!(t.elapsed() >= std::time::Duration::from_millis(50));
     }
 
     #[test]

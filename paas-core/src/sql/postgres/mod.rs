@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use crate::sql::common::Wakeup;
 
 pub(crate) const BACKEND: &str = "postgres";
 
@@ -168,7 +168,7 @@ pub struct PgStore {
 struct Inner {
     pool: PgPool,
     schema: Option<String>,
-    wake: Arc<Notify>,
+    wake: Arc<Wakeup>,
     listener: Mutex<Option<AbortOnDrop>>,
 }
 
@@ -225,7 +225,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 schema,
-                wake: Arc::new(Notify::new()),
+                wake: Arc::new(Wakeup::default()),
                 listener: Mutex::new(None),
             }),
         }
@@ -285,14 +285,17 @@ impl PgStore {
 
     /// Wakes this process's idle workers at once (other processes hear the `NOTIFY`).
     pub(crate) fn wake_local(&self) {
-        self.inner.wake.notify_waiters();
+        self.inner.wake.wake();
+    }
+
+    pub(crate) fn lease_started(&self) {
+        self.inner.wake.lease_started();
     }
 
     /// Waits for a wake-up or the timeout, starting the `LISTEN` task on first use.
     pub(crate) async fn wait(&self, timeout: Duration) {
-        let notified = self.inner.wake.notified();
         self.ensure_listener();
-        let _ = tokio::time::timeout(timeout, notified).await;
+        self.inner.wake.wait(timeout).await;
     }
 
     fn ensure_listener(&self) {
@@ -310,7 +313,7 @@ impl PgStore {
 
 /// Forwards `NOTIFY paas_work` of this store's schema to the local waiters, reconnecting with
 /// a back-off when the connection drops.
-async fn listen(pool: PgPool, wake: Arc<Notify>) {
+async fn listen(pool: PgPool, wake: Arc<Wakeup>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match listen_once(&pool, &wake).await {
@@ -318,7 +321,7 @@ async fn listen(pool: PgPool, wake: Arc<Notify>) {
             Err(e) => {
                 tracing::warn!(error = %e, "paas store: the LISTEN connection failed; retrying");
                 // Work may have been enqueued while we were deaf.
-                wake.notify_waiters();
+                wake.wake();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -326,7 +329,7 @@ async fn listen(pool: PgPool, wake: Arc<Notify>) {
     }
 }
 
-async fn listen_once(pool: &PgPool, wake: &Notify) -> std::result::Result<(), sqlx::Error> {
+async fn listen_once(pool: &PgPool, wake: &Wakeup) -> std::result::Result<(), sqlx::Error> {
     if pool.is_closed() {
         return Ok(());
     }
@@ -339,12 +342,12 @@ async fn listen_once(pool: &PgPool, wake: &Notify) -> std::result::Result<(), sq
         match listener.try_recv().await? {
             Some(n) => {
                 if schema.is_empty() || n.payload() == schema {
-                    wake.notify_waiters();
+                    wake.wake();
                 }
             }
             // Connection lost: try_recv reconnects on the next call; wake the waiters in case a
             // notification was missed meanwhile.
-            None => wake.notify_waiters(),
+            None => wake.wake(),
         }
     }
 }

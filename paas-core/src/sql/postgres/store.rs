@@ -484,6 +484,7 @@ impl Store for PgStore {
         now: Timestamp,
         lease_for: Duration,
     ) -> Result<Option<Operation>> {
+        self.lease_started();
         // One statement: pick the first due operation that is its app's oldest unfinished one
         // (queued, or running with an expired lease), skipping rows another worker is leasing
         // right now, and take it.

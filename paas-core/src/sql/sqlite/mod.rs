@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use crate::sql::common::Wakeup;
 
 pub(crate) const BACKEND: &str = "sqlite";
 
@@ -40,7 +40,7 @@ pub(crate) const BACKEND: &str = "sqlite";
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    wake: Arc<Notify>,
+    wake: Arc<Wakeup>,
     target: Arc<str>,
 }
 
@@ -94,12 +94,12 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| map_sqlx_error(BACKEND, format!("opening SQLite database '{target}'"), e))?;
-        Ok(SqliteStore { pool, wake: Arc::new(Notify::new()), target: Arc::from(target) })
+        Ok(SqliteStore { pool, wake: Arc::new(Wakeup::default()), target: Arc::from(target) })
     }
 
     /// Uses an existing pool (its connections must have foreign keys on, sqlx's default).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        SqliteStore { pool, wake: Arc::new(Notify::new()), target: Arc::from("(pool)") }
+        SqliteStore { pool, wake: Arc::new(Wakeup::default()), target: Arc::from("(pool)") }
     }
 
     /// The connection pool (shared with the id allocators made from this store).
@@ -142,10 +142,14 @@ impl SqliteStore {
     }
 
     pub(crate) fn wake_local(&self) {
-        self.wake.notify_waiters();
+        self.wake.wake();
+    }
+
+    pub(crate) fn lease_started(&self) {
+        self.wake.lease_started();
     }
 
     pub(crate) async fn wait(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+        self.wake.wait(timeout).await;
     }
 }

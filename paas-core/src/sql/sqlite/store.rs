@@ -468,6 +468,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_for: Duration,
     ) -> Result<Option<Operation>> {
+        self.lease_started();
         // One UPDATE statement: SQLite takes the write lock before it reads, so picking the
         // first due operation that is its app's oldest unfinished one (queued, or running with
         // an expired lease) and taking it cannot interleave with another writer.
