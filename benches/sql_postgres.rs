@@ -34,17 +34,22 @@ fn schema() -> String {
 }
 
 async fn store(url: &str, schema: &str, connections: u32) -> PgStore {
-    let config = PgConfig::new(url).max_connections(connections).schema(schema).unwrap();
+    let config = PgConfig::new(url)
+        .max_connections(connections)
+        .schema(schema)
+        .unwrap();
     let store = PgStore::connect_with(config).await.unwrap();
     store.migrate().await.unwrap();
     store
 }
 
 async fn drop_schema(store: &PgStore, schema: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
 }
 
 /// An organisation, a plan and `n` apps.
@@ -74,7 +79,9 @@ async fn apps(store: &PgStore, n: usize) -> Vec<Application> {
             org: org.id,
             name: format!("app {i}"),
             slug: format!("app-{i}").parse().unwrap(),
-            runtime: Runtime::Container { image: "registry.example/app:1".into() },
+            runtime: Runtime::Container {
+                image: "registry.example/app:1".into(),
+            },
             plan: plan.id,
             replicas: 1,
             env: Default::default(),
@@ -102,7 +109,9 @@ fn allocations(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
     let ids = Arc::new(store.id_allocator(Pools::default()));
     let owner = Arc::new(AtomicU64::new(0));
     let mut g = c.benchmark_group("id_allocator");
-    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1));
     g.bench_function("16_concurrent", |b| {
         b.to_async(rt).iter_custom(|iters| {
@@ -116,7 +125,9 @@ fn allocations(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
                         tokio::spawn(async move {
                             for _ in 0..per_task {
                                 let o = owner.fetch_add(1, Ordering::Relaxed);
-                                ids.allocate(POOL_VMID, &format!("bench/{o}"), &[]).await.unwrap();
+                                ids.allocate(POOL_VMID, &format!("bench/{o}"), &[])
+                                    .await
+                                    .unwrap();
                             }
                         })
                     })
@@ -125,7 +136,9 @@ fn allocations(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
                     t.await.unwrap();
                 }
                 // Time per allocation, as if exactly `iters` were made.
-                start.elapsed().mul_f64(iters as f64 / (per_task * 16) as f64)
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per_task * 16) as f64)
             }
         })
     });
@@ -139,7 +152,9 @@ fn queue(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
     let producer = rt.block_on(store(url, &schema, 8));
     let apps = Arc::new(rt.block_on(apps(&producer, 256)));
     let mut g = c.benchmark_group("queue");
-    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1));
 
     // Drain: enqueue `iters` no-op operations (untimed), then time 4 workers leasing and
@@ -164,7 +179,11 @@ fn queue(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
                             let worker = format!("w{w}");
                             while done.load(Ordering::SeqCst) < iters {
                                 let now = SystemClock.now();
-                                match store.lease(&worker, now, Duration::from_secs(30)).await.unwrap() {
+                                match store
+                                    .lease(&worker, now, Duration::from_secs(30))
+                                    .await
+                                    .unwrap()
+                                {
                                     Some(op) => {
                                         store.complete(op.id, &worker, now).await.unwrap();
                                         done.fetch_add(1, Ordering::SeqCst);
@@ -195,7 +214,11 @@ fn queue(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
                 let worker = format!("idle{w}");
                 while stop.load(Ordering::SeqCst) == 0 {
                     let now = SystemClock.now();
-                    match store.lease(&worker, now, Duration::from_secs(30)).await.unwrap() {
+                    match store
+                        .lease(&worker, now, Duration::from_secs(30))
+                        .await
+                        .unwrap()
+                    {
                         Some(op) => {
                             let at = Instant::now();
                             if let Some(tx) = started.lock().unwrap().remove(&op.id) {
@@ -226,7 +249,8 @@ fn queue(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
                 for _ in 0..iters {
                     let i = next_app.fetch_add(1, Ordering::Relaxed) as usize;
                     let app = &apps[i % apps.len()];
-                    let op = Operation::new(app.org, app.id, OperationKind::Restart, SystemClock.now());
+                    let op =
+                        Operation::new(app.org, app.id, OperationKind::Restart, SystemClock.now());
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     started.lock().unwrap().insert(op.id, tx);
                     // Give the workers time to go idle, as in real life.
@@ -266,7 +290,11 @@ fn queue(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
 
 fn benches(c: &mut Criterion) {
     let Some(url) = url() else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
     allocations(c, &rt, &url);
     queue(c, &rt, &url);
 }

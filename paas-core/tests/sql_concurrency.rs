@@ -27,8 +27,16 @@ async fn postgres_16_tasks_allocate_vmids_without_duplicates() {
             let mut got = Vec::new();
             for i in 0..60 {
                 // Some callers avoid values the "cluster" already uses.
-                let avoid: Vec<u64> = if i % 3 == 0 { (100..140).collect() } else { Vec::new() };
-                got.push(ids.allocate(POOL_VMID, &format!("task{t}/{i}"), &avoid).await.unwrap());
+                let avoid: Vec<u64> = if i % 3 == 0 {
+                    (100..140).collect()
+                } else {
+                    Vec::new()
+                };
+                got.push(
+                    ids.allocate(POOL_VMID, &format!("task{t}/{i}"), &avoid)
+                        .await
+                        .unwrap(),
+                );
             }
             got
         }));
@@ -66,7 +74,10 @@ async fn child_process_allocator_role() {
     store.migrate().await.unwrap();
     let ids = store.id_allocator(Pools::default());
     for i in 0..PER_CHILD {
-        let v = ids.allocate(POOL_VMID, &format!("proc{child}/{i}"), &[]).await.unwrap();
+        let v = ids
+            .allocate(POOL_VMID, &format!("proc{child}/{i}"), &[])
+            .await
+            .unwrap();
         println!("ALLOCATED {v}");
     }
 }
@@ -79,7 +90,12 @@ async fn postgres_4_processes_allocate_vmids_without_duplicates() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             tokio::process::Command::new(&exe)
-                .args(["--exact", "child_process_allocator_role", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "child_process_allocator_role",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_ENV, "1")
                 .env(CHILD_SCHEMA_ENV, &schema)
                 .env("PAAS_TEST_DATABASE_URL", &url)
@@ -104,13 +120,27 @@ async fn postgres_4_processes_allocate_vmids_without_duplicates() {
             .filter_map(|l| l.split("ALLOCATED ").nth(1))
             .map(|v| v.trim().parse().unwrap())
             .collect();
-        assert_eq!(values.len(), PER_CHILD, "a child reported {} values", values.len());
+        assert_eq!(
+            values.len(),
+            PER_CHILD,
+            "a child reported {} values",
+            values.len()
+        );
         all.extend(values);
     }
     let distinct: BTreeSet<u64> = all.iter().copied().collect();
-    assert_eq!(distinct.len(), 4 * PER_CHILD, "two processes got the same vmid");
+    assert_eq!(
+        distinct.len(),
+        4 * PER_CHILD,
+        "two processes got the same vmid"
+    );
     let store = pg_store(&url, &schema).await;
-    let used = store.id_allocator(Pools::default()).usage(POOL_VMID).await.unwrap().used;
+    let used = store
+        .id_allocator(Pools::default())
+        .usage(POOL_VMID)
+        .await
+        .unwrap()
+        .used;
     assert_eq!(used, (4 * PER_CHILD) as u64);
     store.close().await;
     sql_support::drop_schemas(&url, &[schema]).await;
@@ -120,20 +150,31 @@ async fn postgres_4_processes_allocate_vmids_without_duplicates() {
 async fn released_values_are_reused_lowest_first_on_both_backends() {
     let scratch = Scratch::default();
     let url = postgres_url();
-    let mut allocators: Vec<Arc<dyn IdAllocator>> =
-        vec![Arc::new(scratch.sqlite().await.id_allocator(Pools::default()))];
+    let mut allocators: Vec<Arc<dyn IdAllocator>> = vec![Arc::new(
+        scratch.sqlite().await.id_allocator(Pools::default()),
+    )];
     if let Some(url) = &url {
-        allocators.push(Arc::new(scratch.pg(url).await.id_allocator(Pools::default())));
+        allocators.push(Arc::new(
+            scratch.pg(url).await.id_allocator(Pools::default()),
+        ));
     }
     for ids in allocators {
         for i in 0..10 {
-            assert_eq!(ids.allocate(POOL_VMID, &format!("o{i}"), &[]).await.unwrap(), 100 + i);
+            assert_eq!(
+                ids.allocate(POOL_VMID, &format!("o{i}"), &[])
+                    .await
+                    .unwrap(),
+                100 + i
+            );
         }
         ids.release(POOL_VMID, 103).await.unwrap();
         ids.release(POOL_VMID, 101).await.unwrap();
         assert_eq!(ids.allocate(POOL_VMID, "x", &[101]).await.unwrap(), 103);
         assert_eq!(ids.allocate(POOL_VMID, "y", &[]).await.unwrap(), 101);
-        assert_eq!(ids.allocate(POOL_VMID, "z", &[110, 111]).await.unwrap(), 112);
+        assert_eq!(
+            ids.allocate(POOL_VMID, "z", &[110, 111]).await.unwrap(),
+            112
+        );
         assert_eq!(ids.allocate(POOL_VMID, "w", &[]).await.unwrap(), 110);
     }
     scratch.cleanup(url.as_deref()).await;
@@ -150,21 +191,39 @@ async fn drain_with_workers(store: Arc<dyn Store>, workers: usize) -> BTreeMap<S
     let leases = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let (store, held_ops, held_apps, leases) =
-            (Arc::clone(&store), held_ops.clone(), held_apps.clone(), leases.clone());
+        let (store, held_ops, held_apps, leases) = (
+            Arc::clone(&store),
+            held_ops.clone(),
+            held_apps.clone(),
+            leases.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let worker = format!("worker-{w}");
             loop {
                 let now = chrono::Utc::now();
-                match store.lease(&worker, now, Duration::from_secs(60)).await.unwrap() {
+                match store
+                    .lease(&worker, now, Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                {
                     Some(op) => {
-                        assert!(held_ops.lock().unwrap().insert(op.id), "{} leased twice", op.id);
-                        assert!(held_apps.lock().unwrap().insert(op.app), "two ops of one app");
+                        assert!(
+                            held_ops.lock().unwrap().insert(op.id),
+                            "{} leased twice",
+                            op.id
+                        );
+                        assert!(
+                            held_apps.lock().unwrap().insert(op.app),
+                            "two ops of one app"
+                        );
                         *leases.lock().unwrap().entry(op.id.to_string()).or_default() += 1;
                         tokio::task::yield_now().await;
                         held_apps.lock().unwrap().remove(&op.app);
                         held_ops.lock().unwrap().remove(&op.id);
-                        store.complete(op.id, &worker, chrono::Utc::now()).await.unwrap();
+                        store
+                            .complete(op.id, &worker, chrono::Utc::now())
+                            .await
+                            .unwrap();
                     }
                     None => {
                         if store.count_unfinished_operations().await.unwrap() == 0 {
@@ -194,7 +253,10 @@ async fn many_workers_scenario(store: Arc<dyn Store>) {
     }
     let leases = drain_with_workers(Arc::clone(&store), 8).await;
     assert_eq!(leases.keys().cloned().collect::<BTreeSet<_>>(), expected);
-    assert!(leases.values().all(|n| *n == 1), "an operation was leased more than once");
+    assert!(
+        leases.values().all(|n| *n == 1),
+        "an operation was leased more than once"
+    );
     assert_eq!(store.count_unfinished_operations().await.unwrap(), 0);
 }
 
@@ -222,44 +284,75 @@ async fn dead_worker_scenario(store: Arc<dyn Store>) {
     let op = enqueue_restart(&*store, &app).await;
     let lease_for = Duration::from_millis(600);
 
-    let leased = store.lease("worker-a", chrono::Utc::now(), lease_for).await.unwrap().unwrap();
+    let leased = store
+        .lease("worker-a", chrono::Utc::now(), lease_for)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(leased.id, op.id);
     let checkpoint = serde_json::json!({"done": ["allocate-vmid", "create-guest"], "vmid": 123});
-    store.checkpoint(op.id, "worker-a", &checkpoint).await.unwrap();
+    store
+        .checkpoint(op.id, "worker-a", &checkpoint)
+        .await
+        .unwrap();
     let a = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                store.heartbeat(op.id, "worker-a", chrono::Utc::now(), lease_for).await.unwrap();
+                store
+                    .heartbeat(op.id, "worker-a", chrono::Utc::now(), lease_for)
+                    .await
+                    .unwrap();
             }
         })
     };
     // While A is alive (1.5 s, well past one lease period), B gets nothing.
     let alive_until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < alive_until {
-        assert!(store.lease("worker-b", chrono::Utc::now(), lease_for).await.unwrap().is_none());
+        assert!(
+            store
+                .lease("worker-b", chrono::Utc::now(), lease_for)
+                .await
+                .unwrap()
+                .is_none()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     a.abort();
     let killed = Instant::now();
     let rescued = loop {
-        if let Some(op) = store.lease("worker-b", chrono::Utc::now(), lease_for).await.unwrap() {
+        if let Some(op) = store
+            .lease("worker-b", chrono::Utc::now(), lease_for)
+            .await
+            .unwrap()
+        {
             break op;
         }
-        assert!(killed.elapsed() < Duration::from_secs(10), "the operation was never rescued");
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the operation was never rescued"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(killed.elapsed() >= Duration::from_millis(300), "rescued before the lease lapsed");
+    assert!(
+        killed.elapsed() >= Duration::from_millis(300),
+        "rescued before the lease lapsed"
+    );
     assert_eq!(rescued.id, op.id);
     assert_eq!(rescued.checkpoint, checkpoint);
     assert_eq!(rescued.attempts, 2);
     assert_eq!(rescued.lease.as_ref().unwrap().worker, "worker-b");
-    let late = store.heartbeat(op.id, "worker-a", chrono::Utc::now(), lease_for).await;
+    let late = store
+        .heartbeat(op.id, "worker-a", chrono::Utc::now(), lease_for)
+        .await;
     assert_eq!(late.unwrap_err().kind(), ErrorKind::Conflict);
     let late = store.complete(op.id, "worker-a", chrono::Utc::now()).await;
     assert_eq!(late.unwrap_err().kind(), ErrorKind::Conflict);
-    store.complete(op.id, "worker-b", chrono::Utc::now()).await.unwrap();
+    store
+        .complete(op.id, "worker-b", chrono::Utc::now())
+        .await
+        .unwrap();
     let done = store.get_operation(org, op.id).await.unwrap();
     assert_eq!(done.state, paas_core::model::OperationState::Succeeded);
     assert_eq!(done.checkpoint, checkpoint);
@@ -308,10 +401,19 @@ async fn postgres_notify_wakes_a_worker_of_another_process() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let op = enqueue_restart(&producer, &app).await;
     let (waited, consumer) = waiter.await.unwrap();
-    assert!(waited < Duration::from_secs(5), "the NOTIFY did not wake the worker ({waited:?})");
-    let leased = consumer.lease("w", chrono::Utc::now(), Duration::from_secs(5)).await.unwrap();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the NOTIFY did not wake the worker ({waited:?})"
+    );
+    let leased = consumer
+        .lease("w", chrono::Utc::now(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(leased.unwrap().id, op.id);
-    assert!(other.await.unwrap() >= Duration::from_millis(1900), "woken by another schema");
+    assert!(
+        other.await.unwrap() >= Duration::from_millis(1900),
+        "woken by another schema"
+    );
     consumer.close().await;
     scratch.cleanup(Some(&url)).await;
 }
@@ -373,11 +475,25 @@ async fn constraints_hold_in_the_schema_itself() {
         .bind(op2.id.as_uuid())
         .execute(sqlite.pool())
         .await;
-    assert!(two_running.unwrap_err().as_database_error().unwrap().is_unique_violation());
-    let dup_value = sqlx::query("INSERT INTO id_allocations VALUES ('vmid', 100, 'a', 0), ('vmid', 100, 'b', 0)")
-        .execute(sqlite.pool())
-        .await;
-    assert!(dup_value.unwrap_err().as_database_error().unwrap().is_unique_violation());
+    assert!(
+        two_running
+            .unwrap_err()
+            .as_database_error()
+            .unwrap()
+            .is_unique_violation()
+    );
+    let dup_value = sqlx::query(
+        "INSERT INTO id_allocations VALUES ('vmid', 100, 'a', 0), ('vmid', 100, 'b', 0)",
+    )
+    .execute(sqlite.pool())
+    .await;
+    assert!(
+        dup_value
+            .unwrap_err()
+            .as_database_error()
+            .unwrap()
+            .is_unique_violation()
+    );
     if let Some(url) = &url {
         let pg = scratch.pg(url).await;
         let (org, plan) = org_and_plan(&pg).await;
@@ -389,13 +505,25 @@ async fn constraints_hold_in_the_schema_itself() {
             .bind(op2.id.as_uuid())
             .execute(pg.pool())
             .await;
-        assert!(two_running.unwrap_err().as_database_error().unwrap().is_unique_violation());
+        assert!(
+            two_running
+                .unwrap_err()
+                .as_database_error()
+                .unwrap()
+                .is_unique_violation()
+        );
         let orphan = sqlx::query("INSERT INTO events (app, seq, org, at_ns, level, step, message) VALUES ($1, 1, $2, 0, 'info', 's', 'm')")
             .bind(uuid::Uuid::new_v4())
             .bind(org.as_uuid())
             .execute(pg.pool())
             .await;
-        assert!(orphan.unwrap_err().as_database_error().unwrap().is_foreign_key_violation());
+        assert!(
+            orphan
+                .unwrap_err()
+                .as_database_error()
+                .unwrap()
+                .is_foreign_key_violation()
+        );
     }
     scratch.cleanup(url.as_deref()).await;
 }

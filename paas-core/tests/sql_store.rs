@@ -23,7 +23,9 @@ async fn sqlite_passes_the_store_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_in_memory_passes_the_store_suite() {
     let report = store::run_all(|| async {
-        let s = paas_core::sql::SqliteStore::open("sqlite::memory:").await.unwrap();
+        let s = paas_core::sql::SqliteStore::open("sqlite::memory:")
+            .await
+            .unwrap();
         s.migrate().await.unwrap();
         Arc::new(s) as Arc<dyn Store>
     })

@@ -26,7 +26,8 @@ pub(crate) struct Wakeup {
 impl Wakeup {
     /// Work may be available: wake every waiter.
     pub(crate) fn wake(&self) {
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.notify.notify_waiters();
     }
 
@@ -60,8 +61,11 @@ pub(crate) fn ts_to_ns(t: Timestamp) -> Result<i64> {
 
 /// A bound of a time range in nanoseconds: times beyond what the store keeps are clamped.
 pub(crate) fn ts_to_ns_clamped(t: Timestamp) -> i64 {
-    t.timestamp_nanos_opt()
-        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// Integer nanoseconds since the Unix epoch as a timestamp.
@@ -79,7 +83,10 @@ pub(crate) fn ns_after(now: Timestamp, d: std::time::Duration) -> Result<i64> {
 /// An unsigned count or number as the signed 64-bit integer SQL stores.
 pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v).map_err(|_| {
-        Error::invalid_input(format!("{what} {v} is too large for the SQL store (at most {})", i64::MAX))
+        Error::invalid_input(format!(
+            "{what} {v} is too large for the SQL store (at most {})",
+            i64::MAX
+        ))
     })
 }
 
@@ -261,7 +268,8 @@ impl_cols!(sqlx::postgres::PgRow);
 impl_cols!(sqlx::sqlite::SqliteRow);
 
 fn parse<T: std::str::FromStr<Err = Error>>(s: &str, what: &str) -> Result<T> {
-    s.parse().map_err(|e: Error| Error::internal(format!("stored {what} is invalid: {}", e.message())))
+    s.parse()
+        .map_err(|e: Error| Error::internal(format!("stored {what} is invalid: {}", e.message())))
 }
 
 /// The columns of `orgs` (a macro, so queries stay `&'static str` through `concat!`).
@@ -340,13 +348,20 @@ pub(crate) fn app_from_row(r: &impl Cols) -> Result<Application> {
         health_check: r.json("health_check")?,
         listen_port: r
             .opt_int("listen_port")?
-            .map(|p| u64::try_from(p).map_err(|_| corrupt("listen port", p)).and_then(Port::try_from))
+            .map(|p| {
+                u64::try_from(p)
+                    .map_err(|_| corrupt("listen port", p))
+                    .and_then(Port::try_from)
+            })
             .transpose()?,
         status,
         status_reason: r.opt_text("status_reason")?,
         placement: r.json("placement")?,
         ports: r.json("ports")?,
-        current_release: r.opt_int("current_release")?.map(|n| to_u32(n, "release number")).transpose()?,
+        current_release: r
+            .opt_int("current_release")?
+            .map(|n| to_u32(n, "release number"))
+            .transpose()?,
         created_at: ns_to_ts(r.int("created_at_ns")?),
         updated_at: ns_to_ts(r.int("updated_at_ns")?),
         version: to_u64(r.int("version")?, "app version")?,
@@ -389,7 +404,10 @@ fn op_state(s: &str) -> Result<OperationState> {
 
 pub(crate) fn operation_from_row(r: &impl Cols) -> Result<Operation> {
     let lease = match (r.opt_text("lease_worker")?, r.opt_int("lease_expires_ns")?) {
-        (Some(worker), Some(expires)) => Some(Lease { worker, expires_at: ns_to_ts(expires) }),
+        (Some(worker), Some(expires)) => Some(Lease {
+            worker,
+            expires_at: ns_to_ts(expires),
+        }),
         _ => None,
     };
     Ok(Operation {
@@ -535,6 +553,9 @@ mod tests {
     #[test]
     fn far_future_timestamp_is_refused() {
         let t = chrono::DateTime::from_timestamp(10_000_000_000, 0).unwrap();
-        assert_eq!(ts_to_ns(t).unwrap_err().kind(), crate::ErrorKind::InvalidInput);
+        assert_eq!(
+            ts_to_ns(t).unwrap_err().kind(),
+            crate::ErrorKind::InvalidInput
+        );
     }
 }

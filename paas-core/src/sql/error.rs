@@ -17,12 +17,19 @@ use std::fmt::Display;
 /// - anything else -> `Backend`, not retryable.
 ///
 /// `doing` says what was asked ("creating app 'shop'"); every error names `backend`.
-pub(crate) fn map_sqlx_error(backend: &'static str, doing: impl Display, err: sqlx::Error) -> Error {
+pub(crate) fn map_sqlx_error(
+    backend: &'static str,
+    doing: impl Display,
+    err: sqlx::Error,
+) -> Error {
     use sqlx::Error as E;
     let mapped = match &err {
         E::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let constraint = db.constraint().map(|c| format!(" ({c})")).unwrap_or_default();
+            let constraint = db
+                .constraint()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             if db.is_unique_violation() {
                 Error::conflict(format!(
                     "{doing}: a record with the same unique key already exists{constraint}; \
@@ -55,7 +62,9 @@ pub(crate) fn map_sqlx_error(backend: &'static str, doing: impl Display, err: sq
              the server is slow: retry, or raise the pool size"
         )),
         E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed | E::BeginFailed => {
-            Error::unavailable(format!("{doing}: lost the connection to the database; retry"))
+            Error::unavailable(format!(
+                "{doing}: lost the connection to the database; retry"
+            ))
         }
         E::PoolClosed => Error::unavailable(format!(
             "{doing}: the store's connection pool was closed (the store is shutting down)"
@@ -97,9 +106,11 @@ pub(crate) fn map_migrate_error(backend: &'static str, err: sqlx::migrate::Migra
     use sqlx::migrate::MigrateError as M;
     match err {
         M::Execute(e) => map_sqlx_error(backend, "applying the store's migrations", e),
-        M::ExecuteMigration(e, version) => {
-            map_sqlx_error(backend, format!("applying the store's migration {version}"), e)
-        }
+        M::ExecuteMigration(e, version) => map_sqlx_error(
+            backend,
+            format!("applying the store's migration {version}"),
+            e,
+        ),
         other => Error::backend_error(format!(
             "applying the store's migrations: {other}; the database's schema history does not \
              match this SDK's migrations (was it migrated by another version?)"

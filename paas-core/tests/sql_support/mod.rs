@@ -33,7 +33,10 @@ pub fn schema_name() -> String {
 
 /// A migrated store in a new schema of the test database.
 pub async fn pg_store(url: &str, schema: &str) -> PgStore {
-    let config = PgConfig::new(url).max_connections(24).schema(schema).unwrap();
+    let config = PgConfig::new(url)
+        .max_connections(24)
+        .schema(schema)
+        .unwrap();
     let store = PgStore::connect_with(config).await.unwrap();
     store.migrate().await.unwrap();
     store
@@ -43,10 +46,12 @@ pub async fn pg_store(url: &str, schema: &str) -> PgStore {
 pub async fn drop_schemas(url: &str, schemas: &[String]) {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     for s in schemas {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{s}\" CASCADE"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     }
 }
 
@@ -95,7 +100,9 @@ pub async fn org_and_plan(store: &dyn Store) -> (OrgId, PlanId) {
     let org = Organization {
         id: OrgId::new(),
         name: "Acme".into(),
-        slug: format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).parse().unwrap(),
+        slug: format!("acme-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            .parse()
+            .unwrap(),
         created_at: chrono::Utc::now(),
     };
     let plan = Plan {
@@ -119,8 +126,12 @@ pub async fn new_app(store: &dyn Store, org: OrgId, plan: PlanId) -> Application
         id: AppId::new(),
         org,
         name: "shop".into(),
-        slug: format!("shop-{}", uuid::Uuid::new_v4().simple()).parse().unwrap(),
-        runtime: Runtime::Container { image: "registry.example/shop:1".into() },
+        slug: format!("shop-{}", uuid::Uuid::new_v4().simple())
+            .parse()
+            .unwrap(),
+        runtime: Runtime::Container {
+            image: "registry.example/shop:1".into(),
+        },
         plan,
         replicas: 1,
         env: Default::default(),

@@ -36,7 +36,9 @@ pub struct PgIdAllocator {
 
 impl fmt::Debug for PgIdAllocator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgIdAllocator").field("pools", &self.pools).finish()
+        f.debug_struct("PgIdAllocator")
+            .field("pools", &self.pools)
+            .finish()
     }
 }
 
@@ -76,7 +78,9 @@ impl IdAllocator for PgIdAllocator {
                 .bind(ts_to_ns(chrono::Utc::now())?)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(db_err(format!("allocating a value from pool '{pool}' for '{owner}'")))?;
+                .map_err(db_err(format!(
+                    "allocating a value from pool '{pool}' for '{owner}'"
+                )))?;
         match value {
             Some(v) => to_u64(v, "allocated value"),
             None => Err(pool_full(pool, range, avoid.len()).with_backend(BACKEND)),
@@ -144,6 +148,10 @@ impl IdAllocator for PgIdAllocator {
         .fetch_one(&self.pool)
         .await
         .map_err(db_err(format!("measuring the usage of pool '{pool}'")))?;
-        Ok(PoolUsage { pool: pool.to_owned(), range, used: to_u64(used, "used count")? })
+        Ok(PoolUsage {
+            pool: pool.to_owned(),
+            range,
+            used: to_u64(used, "used count")?,
+        })
     }
 }

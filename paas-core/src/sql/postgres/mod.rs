@@ -1,11 +1,13 @@
 //! The SQL store on PostgreSQL: connection, configuration, migrations and the wake-up channel.
 
 mod id_allocator;
+mod queue;
 mod store;
 
 pub use id_allocator::PgIdAllocator;
 
 use crate::ports::Pools;
+use crate::sql::common::Wakeup;
 use crate::sql::error::{map_migrate_error, map_sqlx_error};
 use crate::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -13,7 +15,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::sql::common::Wakeup;
 
 pub(crate) const BACKEND: &str = "postgres";
 
@@ -74,7 +75,9 @@ impl PgConfig {
         let name = name.into();
         let ok = !name.is_empty()
             && name.len() <= 63
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && !name.as_bytes()[0].is_ascii_digit();
         if !ok {
             return Err(Error::invalid_input(format!(
@@ -245,17 +248,22 @@ impl PgStore {
             // CREATE SCHEMA IF NOT EXISTS can still fail with a duplicate-key error when two
             // sessions race; a transaction-scoped advisory lock serialises them. The name was
             // validated as a plain identifier, so quoting it is enough.
-            let mut tx = self.inner.pool.begin().await.map_err(|e| {
-                map_sqlx_error(BACKEND, "creating the store's schema", e)
-            })?;
+            let mut tx = self
+                .inner
+                .pool
+                .begin()
+                .await
+                .map_err(|e| map_sqlx_error(BACKEND, "creating the store's schema", e))?;
             sqlx::query("SELECT pg_advisory_xact_lock(7268110155113520611)")
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_sqlx_error(BACKEND, "creating the store's schema", e))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_sqlx_error(BACKEND, format!("creating schema '{schema}'"), e))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_sqlx_error(BACKEND, format!("creating schema '{schema}'"), e))?;
             tx.commit()
                 .await
                 .map_err(|e| map_sqlx_error(BACKEND, "creating the store's schema", e))?;
@@ -335,8 +343,9 @@ async fn listen_once(pool: &PgPool, wake: &Wakeup) -> std::result::Result<(), sq
     }
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(WORK_CHANNEL).await?;
-    let schema: Option<String> =
-        sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&mut listener).await?;
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut listener)
+        .await?;
     let schema = schema.unwrap_or_default();
     loop {
         match listener.try_recv().await? {
@@ -366,15 +375,24 @@ mod tests {
             redact_url("postgres://host/db?user=a&password=s3cret&sslmode=require"),
             "postgres://host/db?user=a&password=[redacted]&sslmode=require"
         );
-        assert_eq!(redact_url("postgres://paas@host/db"), "postgres://paas@host/db");
-        assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:[redacted]@h/d");
+        assert_eq!(
+            redact_url("postgres://paas@host/db"),
+            "postgres://paas@host/db"
+        );
+        assert_eq!(
+            redact_url("postgres://a:b:c@h/d"),
+            "postgres://a:[redacted]@h/d"
+        );
     }
 
     #[test]
     fn schema_names_are_checked() {
         assert!(PgConfig::new("postgres://h/d").schema("t_1a").is_ok());
         for bad in ["", "1a", "A", "a-b", "a\"b", &"a".repeat(64)] {
-            assert!(PgConfig::new("postgres://h/d").schema(bad).is_err(), "{bad}");
+            assert!(
+                PgConfig::new("postgres://h/d").schema(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

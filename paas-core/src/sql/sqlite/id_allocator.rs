@@ -39,7 +39,9 @@ pub struct SqliteIdAllocator {
 
 impl fmt::Debug for SqliteIdAllocator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteIdAllocator").field("pools", &self.pools).finish()
+        f.debug_struct("SqliteIdAllocator")
+            .field("pools", &self.pools)
+            .finish()
     }
 }
 
@@ -101,14 +103,13 @@ impl IdAllocator for SqliteIdAllocator {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err(doing.clone()))?;
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT value FROM id_allocations WHERE pool = $1 AND owner = $2",
-        )
-        .bind(pool)
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err(doing.clone()))?;
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM id_allocations WHERE pool = $1 AND owner = $2")
+                .bind(pool)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err(doing.clone()))?;
         if let Some(v) = held {
             return to_u64(v, "allocated value");
         }
@@ -160,7 +161,11 @@ impl IdAllocator for SqliteIdAllocator {
         .await
         .map_err(db_err(doing.clone()))?;
         // Without skipped values, everything below the new value is now allocated.
-        let new_low = if skipped { low } else { value.saturating_add(1) };
+        let new_low = if skipped {
+            low
+        } else {
+            value.saturating_add(1)
+        };
         sqlx::query("UPDATE id_pools SET range_first = $2, low_water = $3 WHERE pool = $1")
             .bind(pool)
             .bind(first)
@@ -177,8 +182,11 @@ impl IdAllocator for SqliteIdAllocator {
             return Ok(()); // never allocated: nothing to free
         };
         let doing = format!("releasing {value} of pool '{pool}'");
-        let mut tx =
-            self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err(doing.clone()))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err(doing.clone()))?;
         let freed = sqlx::query("DELETE FROM id_allocations WHERE pool = $1 AND value = $2")
             .bind(pool)
             .bind(value)
@@ -199,8 +207,11 @@ impl IdAllocator for SqliteIdAllocator {
 
     async fn release_owner(&self, owner: &str) -> Result<u64> {
         let doing = format!("releasing every value held by '{owner}'");
-        let mut tx =
-            self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err(doing.clone()))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err(doing.clone()))?;
         sqlx::query(
             "UPDATE id_pools SET low_water = min(low_water, (
                 SELECT min(value) FROM id_allocations a
@@ -246,6 +257,10 @@ impl IdAllocator for SqliteIdAllocator {
         .fetch_one(&self.pool)
         .await
         .map_err(db_err(format!("measuring the usage of pool '{pool}'")))?;
-        Ok(PoolUsage { pool: pool.to_owned(), range, used: to_u64(used, "used count")? })
+        Ok(PoolUsage {
+            pool: pool.to_owned(),
+            range,
+            used: to_u64(used, "used count")?,
+        })
     }
 }

@@ -1,11 +1,13 @@
 //! The SQL store on SQLite: opening the database, migrations and waking idle workers.
 
 mod id_allocator;
+mod queue;
 mod store;
 
 pub use id_allocator::SqliteIdAllocator;
 
 use crate::ports::Pools;
+use crate::sql::common::Wakeup;
 use crate::sql::error::{map_migrate_error, map_sqlx_error};
 use crate::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -13,7 +15,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use crate::sql::common::Wakeup;
 
 pub(crate) const BACKEND: &str = "sqlite";
 
@@ -88,18 +89,32 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8)
         };
-        let opts = if memory { opts } else { opts.journal_mode(SqliteJournalMode::Wal) };
+        let opts = if memory {
+            opts
+        } else {
+            opts.journal_mode(SqliteJournalMode::Wal)
+        };
         let pool = pool_opts
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await
-            .map_err(|e| map_sqlx_error(BACKEND, format!("opening SQLite database '{target}'"), e))?;
-        Ok(SqliteStore { pool, wake: Arc::new(Wakeup::default()), target: Arc::from(target) })
+            .map_err(|e| {
+                map_sqlx_error(BACKEND, format!("opening SQLite database '{target}'"), e)
+            })?;
+        Ok(SqliteStore {
+            pool,
+            wake: Arc::new(Wakeup::default()),
+            target: Arc::from(target),
+        })
     }
 
     /// Uses an existing pool (its connections must have foreign keys on, sqlx's default).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        SqliteStore { pool, wake: Arc::new(Wakeup::default()), target: Arc::from("(pool)") }
+        SqliteStore {
+            pool,
+            wake: Arc::new(Wakeup::default()),
+            target: Arc::from("(pool)"),
+        }
     }
 
     /// The connection pool (shared with the id allocators made from this store).

@@ -2,15 +2,15 @@
 
 use super::{BACKEND, SqliteStore};
 use crate::model::{
-    AppId, AppStatus, Application, Event, NewEvent, Operation, OperationId, OrgId,
-    Organization, Plan, PlanId, Release, Timestamp, UsageRecord,
+    AppId, AppStatus, Application, Event, NewEvent, Operation, OperationId, OrgId, Organization,
+    Plan, PlanId, Release, Timestamp, UsageRecord,
 };
 use crate::ports::{AppQuery, Page, Store};
 use crate::sql::common::{
-    AppParams, lost_lease_error, app_columns, app_from_row, bind_app, decode_cursor, encode_cursor, event_columns,
-    event_from_row, json, ns_after, operation_columns, operation_from_row, org_columns,
-    org_from_row, plan_columns, plan_from_row, release_columns, release_from_row, search_needle,
-    to_u64, ts_to_ns, ts_to_ns_clamped, usage_columns, usage_from_row,
+    AppParams, app_columns, app_from_row, bind_app, decode_cursor, encode_cursor, event_columns,
+    event_from_row, json, org_columns, org_from_row, plan_columns, plan_from_row, release_columns,
+    release_from_row, search_needle, to_u64, ts_to_ns, ts_to_ns_clamped, usage_columns,
+    usage_from_row,
 };
 use crate::sql::error::map_sqlx_error;
 use crate::{Error, Result};
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-fn db_err(doing: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> Error {
+pub(super) fn db_err(doing: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> Error {
     move |e| map_sqlx_error(BACKEND, doing, e)
 }
 
@@ -39,7 +39,11 @@ const LIST_APPS: &str = concat!(
 );
 
 impl SqliteStore {
-    async fn list_apps_in(&self, org: Option<OrgId>, query: &AppQuery) -> Result<Page<Application>> {
+    async fn list_apps_in(
+        &self,
+        org: Option<OrgId>,
+        query: &AppQuery,
+    ) -> Result<Page<Application>> {
         let after = query.after.as_deref().map(decode_cursor).transpose()?;
         let limit = query.effective_limit();
         let rows = sqlx::query(LIST_APPS)
@@ -64,7 +68,7 @@ impl SqliteStore {
 
     /// An empty list of an app's records means nothing only if the app is the organisation's:
     /// otherwise the app is `NotFound`, as for a single read.
-    async fn nonempty_or_app_exists<T>(
+    pub(super) async fn nonempty_or_app_exists<T>(
         &self,
         org: OrgId,
         app: AppId,
@@ -88,76 +92,40 @@ impl SqliteStore {
             ))),
         }
     }
-
-    /// After a lease-checked update changed no row: `NotFound` if the operation does not
-    /// exist, else `Conflict` (the worker lost its lease).
-    async fn lease_lost(&self, id: OperationId, worker: &str, doing: &str) -> Error {
-        let row = sqlx::query("SELECT state, lease_worker FROM operations WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(self.db())
-            .await;
-        match row {
-            Err(e) => map_sqlx_error(BACKEND, format!("{doing} operation {id}"), e),
-            Ok(None) => Error::not_found(format!("{doing} operation {id}: it does not exist"))
-                .with_backend(BACKEND),
-            Ok(Some(r)) => {
-                let state: String = r.try_get("state").unwrap_or_default();
-                let holder: Option<String> = r.try_get("lease_worker").unwrap_or(None);
-                lost_lease_error(id, worker, doing, &state, holder.as_deref()).with_backend(BACKEND)
-            }
-        }
-    }
-
-    /// Runs a lease-checked update of one operation (`$1` id, `$2` worker) and wakes this
-    /// process's waiting workers when it changed the row.
-    async fn leased_update(
-        &self,
-        sql: &'static str,
-        id: OperationId,
-        worker: &str,
-        doing: &str,
-        bind: impl FnOnce(
-            sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-        ) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<()> {
-        let q = bind(sqlx::query(sql).bind(id.as_uuid()).bind(worker));
-        let changed = q
-            .execute(self.db())
-            .await
-            .map_err(db_err(format!("{doing} operation {id}")))?
-            .rows_affected();
-        if changed == 0 {
-            return Err(self.lease_lost(id, worker, doing).await);
-        }
-        self.wake_local();
-        Ok(())
-    }
 }
 
-fn not_found(what: String) -> Error {
+pub(super) fn not_found(what: String) -> Error {
     Error::not_found(what).with_backend(BACKEND)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_org(&self, org: &Organization) -> Result<()> {
-        sqlx::query(concat!("INSERT INTO orgs (", org_columns!(), ") VALUES ($1, $2, $3, $4)"))
-            .bind(org.id.as_uuid())
-            .bind(&org.name)
-            .bind(org.slug.as_str())
-            .bind(ts_to_ns(org.created_at)?)
-            .execute(self.db())
-            .await
-            .map_err(db_err(format!("creating organisation '{}'", org.slug)))?;
+        sqlx::query(concat!(
+            "INSERT INTO orgs (",
+            org_columns!(),
+            ") VALUES ($1, $2, $3, $4)"
+        ))
+        .bind(org.id.as_uuid())
+        .bind(&org.name)
+        .bind(org.slug.as_str())
+        .bind(ts_to_ns(org.created_at)?)
+        .execute(self.db())
+        .await
+        .map_err(db_err(format!("creating organisation '{}'", org.slug)))?;
         Ok(())
     }
 
     async fn get_org(&self, id: OrgId) -> Result<Organization> {
-        let row = sqlx::query(concat!("SELECT ", org_columns!(), " FROM orgs WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(self.db())
-            .await
-            .map_err(db_err(format!("reading organisation {id}")))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM orgs WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(self.db())
+        .await
+        .map_err(db_err(format!("reading organisation {id}")))?;
         match row {
             Some(r) => org_from_row(&r),
             None => Err(not_found(format!("organisation {id} does not exist"))),
@@ -194,11 +162,15 @@ impl Store for SqliteStore {
     }
 
     async fn get_plan(&self, id: PlanId) -> Result<Plan> {
-        let row = sqlx::query(concat!("SELECT ", plan_columns!(), " FROM plans WHERE id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(self.db())
-            .await
-            .map_err(db_err(format!("reading plan {id}")))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM plans WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(self.db())
+        .await
+        .map_err(db_err(format!("reading plan {id}")))?;
         match row {
             Some(r) => plan_from_row(&r),
             None => Err(not_found(format!("plan {id} does not exist"))),
@@ -249,7 +221,9 @@ impl Store for SqliteStore {
         .map_err(db_err(format!("reading app {id}")))?;
         match row {
             Some(r) => app_from_row(&r),
-            None => Err(not_found(format!("app {id} does not exist in organisation {org}"))),
+            None => Err(not_found(format!(
+                "app {id} does not exist in organisation {org}"
+            ))),
         }
     }
 
@@ -281,7 +255,10 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_err(format!("updating app '{}'", app.slug)))?;
         Err(match stored {
-            None => not_found(format!("app {} does not exist in organisation {}", app.id, app.org)),
+            None => not_found(format!(
+                "app {} does not exist in organisation {}",
+                app.id, app.org
+            )),
             Some(v) => Error::conflict(format!(
                 "updating app '{}': it was changed by someone else (stored version {v}, given \
                  {}); read it again and reapply the change",
@@ -338,7 +315,10 @@ impl Store for SqliteStore {
         .bind(ts_to_ns(release.created_at)?)
         .execute(self.db())
         .await
-        .map_err(db_err(format!("creating release {} of app {}", release.number, release.app)))?;
+        .map_err(db_err(format!(
+            "creating release {} of app {}",
+            release.number, release.app
+        )))?;
         if done.rows_affected() == 0 {
             return Err(not_found(format!(
                 "creating release {}: app {} does not exist in organisation {}",
@@ -362,7 +342,9 @@ impl Store for SqliteStore {
         .map_err(db_err(format!("reading release {number} of app {app}")))?;
         match row {
             Some(r) => release_from_row(&r),
-            None => Err(not_found(format!("release {number} of app {app} does not exist"))),
+            None => Err(not_found(format!(
+                "release {number} of app {app} does not exist"
+            ))),
         }
     }
 
@@ -380,86 +362,24 @@ impl Store for SqliteStore {
         .iter()
         .map(release_from_row)
         .collect::<Result<Vec<_>>>()?;
-        self.nonempty_or_app_exists(org, app, "listing releases", items).await
+        self.nonempty_or_app_exists(org, app, "listing releases", items)
+            .await
     }
 
     async fn enqueue(&self, op: &Operation) -> Result<()> {
-        let done = sqlx::query(concat!(
-            "INSERT INTO operations (",
-            operation_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
-                WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND org = $2)"
-        ))
-        .bind(op.id.as_uuid())
-        .bind(op.org.as_uuid())
-        .bind(op.app.as_uuid())
-        .bind(json(&op.kind, "operation kind")?)
-        .bind(op.state.as_str())
-        .bind(json(&op.checkpoint, "checkpoint")?)
-        .bind(i64::from(op.attempts))
-        .bind(op.error.as_deref())
-        .bind(ts_to_ns(op.not_before)?)
-        .bind(op.lease.as_ref().map(|l| l.worker.as_str()))
-        .bind(op.lease.as_ref().map(|l| ts_to_ns(l.expires_at)).transpose()?)
-        .bind(ts_to_ns(op.created_at)?)
-        .bind(ts_to_ns(op.updated_at)?)
-        .bind(op.finished_at.map(ts_to_ns).transpose()?)
-        .execute(self.db())
-        .await
-        .map_err(db_err(format!("enqueuing {} operation {}", op.kind, op.id)))?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(format!(
-                "enqueuing {} operation {}: app {} does not exist in organisation {}",
-                op.kind, op.id, op.app, op.org
-            )));
-        }
-        self.wake_local();
-        Ok(())
+        self.enqueue_op(op).await
     }
 
     async fn get_operation(&self, org: OrgId, id: OperationId) -> Result<Operation> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE id = $1 AND org = $2"
-        ))
-        .bind(id.as_uuid())
-        .bind(org.as_uuid())
-        .fetch_optional(self.db())
-        .await
-        .map_err(db_err(format!("reading operation {id}")))?;
-        match row {
-            Some(r) => operation_from_row(&r),
-            None => Err(not_found(format!("operation {id} does not exist in organisation {org}"))),
-        }
+        self.get_op(org, id).await
     }
 
     async fn list_operations(&self, org: OrgId, app: AppId, limit: u32) -> Result<Vec<Operation>> {
-        let items = sqlx::query(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE org = $1 AND app = $2 ORDER BY seq DESC LIMIT $3"
-        ))
-        .bind(org.as_uuid())
-        .bind(app.as_uuid())
-        .bind(i64::from(limit))
-        .fetch_all(self.db())
-        .await
-        .map_err(db_err(format!("listing operations of app {app}")))?
-        .iter()
-        .map(operation_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        self.nonempty_or_app_exists(org, app, "listing operations", items).await
+        self.list_ops(org, app, limit).await
     }
 
     async fn count_unfinished_operations(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM operations WHERE state IN ('queued', 'running')",
-        )
-        .fetch_one(self.db())
-        .await
-        .map_err(db_err("counting unfinished operations"))?;
-        to_u64(n, "operation count")
+        self.count_unfinished().await
     }
 
     async fn lease(
@@ -468,34 +388,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_for: Duration,
     ) -> Result<Option<Operation>> {
-        self.lease_started();
-        // One UPDATE statement: SQLite takes the write lock before it reads, so picking the
-        // first due operation that is its app's oldest unfinished one (queued, or running with
-        // an expired lease) and taking it cannot interleave with another writer.
-        let row = sqlx::query(concat!(
-            "UPDATE operations
-                SET state = 'running', lease_worker = $1, lease_expires_ns = $3,
-                    attempts = attempts + 1, updated_at_ns = $2
-              WHERE id = (
-                SELECT o.id FROM operations o
-                 WHERE o.state IN ('queued', 'running')
-                   AND o.not_before_ns <= $2
-                   AND (o.state = 'queued' OR o.lease_expires_ns <= $2)
-                   AND NOT EXISTS (SELECT 1 FROM operations p
-                                    WHERE p.app = o.app AND p.state IN ('queued', 'running')
-                                      AND p.seq < o.seq)
-                 ORDER BY o.not_before_ns, o.seq
-                 LIMIT 1)
-             RETURNING ",
-            operation_columns!()
-        ))
-        .bind(worker)
-        .bind(ts_to_ns(now)?)
-        .bind(ns_after(now, lease_for)?)
-        .fetch_optional(self.db())
-        .await
-        .map_err(db_err(format!("leasing an operation for worker '{worker}'")))?;
-        row.as_ref().map(operation_from_row).transpose()
+        self.lease_op(worker, now, lease_for).await
     }
 
     async fn heartbeat(
@@ -505,20 +398,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_for: Duration,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE operations SET lease_expires_ns = $3
-              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-        )
-        .bind(id.as_uuid())
-        .bind(worker)
-        .bind(ns_after(now, lease_for)?)
-        .execute(self.db())
-        .await
-        .map_err(db_err(format!("renewing the lease of operation {id}")))?;
-        if done.rows_affected() == 0 {
-            return Err(self.lease_lost(id, worker, "renewing the lease of").await);
-        }
-        Ok(())
+        self.heartbeat_op(id, worker, now, lease_for).await
     }
 
     async fn checkpoint(
@@ -527,37 +407,11 @@ impl Store for SqliteStore {
         worker: &str,
         checkpoint: &serde_json::Value,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE operations SET checkpoint = $3
-              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-        )
-        .bind(id.as_uuid())
-        .bind(worker)
-        .bind(json(checkpoint, "checkpoint")?)
-        .execute(self.db())
-        .await
-        .map_err(db_err(format!("saving the checkpoint of operation {id}")))?;
-        if done.rows_affected() == 0 {
-            return Err(self.lease_lost(id, worker, "saving the checkpoint of").await);
-        }
-        Ok(())
+        self.checkpoint_op(id, worker, checkpoint).await
     }
 
     async fn complete(&self, id: OperationId, worker: &str, now: Timestamp) -> Result<()> {
-        let now = ts_to_ns(now)?;
-        self.leased_update(
-            concat!(
-                   "UPDATE operations
-                      SET state = 'succeeded', finished_at_ns = $3, updated_at_ns = $3,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
-            id,
-            worker,
-            "completing",
-            |q| q.bind(now),
-        )
-        .await
+        self.complete_op(id, worker, now).await
     }
 
     async fn retry_at(
@@ -567,39 +421,11 @@ impl Store for SqliteStore {
         at: Timestamp,
         error: &str,
     ) -> Result<()> {
-        let at = ts_to_ns(at)?;
-        let error = error.to_owned();
-        self.leased_update(
-            concat!(
-                   "UPDATE operations
-                      SET state = 'queued', not_before_ns = $3, error = $4,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
-            id,
-            worker,
-            "scheduling a retry of",
-            |q| q.bind(at).bind(error),
-        )
-        .await
+        self.retry_op_at(id, worker, at, error).await
     }
 
     async fn fail(&self, id: OperationId, worker: &str, now: Timestamp, error: &str) -> Result<()> {
-        let now = ts_to_ns(now)?;
-        let error = error.to_owned();
-        self.leased_update(
-            concat!(
-                   "UPDATE operations
-                      SET state = 'failed', error = $4, finished_at_ns = $3, updated_at_ns = $3,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
-            id,
-            worker,
-            "failing",
-            |q| q.bind(now).bind(error),
-        )
-        .await
+        self.fail_op(id, worker, now, error).await
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
@@ -669,7 +495,8 @@ impl Store for SqliteStore {
         .iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>>>()?;
-        self.nonempty_or_app_exists(org, app, "listing events", items).await
+        self.nonempty_or_app_exists(org, app, "listing events", items)
+            .await
     }
 
     async fn record_usage(&self, usage: &UsageRecord) -> Result<bool> {
