@@ -123,13 +123,16 @@ CREATE TABLE usage_records (
 -- list_usage(org, from, to) by hour then app.
 CREATE INDEX usage_records_org_hour_app ON usage_records (org, hour_ns, app);
 
--- Id pools: one row per pool, locked by every allocation (allocations of one pool are
--- serialised; different pools do not contend). Invariant: every value in
--- [range_first, low_water) is allocated, so the search for the lowest free value starts there.
+-- Id pools: one row per pool, holding a hint for the search of the lowest free value.
+-- Invariant: every value in [range_first, low_water) is allocated. Allocations do not lock this
+-- row (they would serialise on it, commit and fsync included); they raise the mark with a
+-- compare-and-set that is skipped when another transaction holds the row. Every release
+-- lowers the mark and bumps `epoch`, so a compare-and-set based on an older read fails.
 CREATE TABLE id_pools (
     pool        text   PRIMARY KEY,
     range_first bigint NOT NULL,
-    low_water   bigint NOT NULL
+    low_water   bigint NOT NULL,
+    epoch       bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE id_allocations (
@@ -145,34 +148,39 @@ CREATE INDEX id_allocations_owner ON id_allocations (owner);
 -- Allocates the lowest free value >= p_first (and <= p_last, not in p_avoid) of a pool for
 -- p_owner, or returns the value p_owner already holds. NULL when the pool is full.
 --
--- One round trip, and the pool row's lock is held only while this runs and commits. Each
--- statement of a plpgsql function takes a fresh snapshot (READ COMMITTED), so after the lock
--- is granted the search sees every allocation committed by the previous holder.
+-- One round trip, and no lock that serialises allocators: each candidate is claimed with a
+-- transaction-scoped advisory lock (keyed by schema, pool and value), so concurrent
+-- allocators skip each other's in-flight candidates instead of queueing, and commit in
+-- parallel. The primary key on (pool, value) is what finally guarantees uniqueness: an insert
+-- that loses a race inserts nothing and the search goes on. Each statement of a plpgsql
+-- function takes a fresh snapshot (READ COMMITTED), so the search sees values committed by
+-- others while it runs.
 CREATE FUNCTION paas_allocate_id(p_pool text, p_owner text, p_first bigint, p_last bigint,
                                  p_avoid bigint[], p_now_ns bigint)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
+    v_lock_space  bigint := hashtextextended(coalesce(current_schema(), '') || '/' || p_pool, 0);
     v_range_first bigint;
     v_low         bigint;
+    v_epoch       bigint;
     v_start       bigint;
     v_candidate   bigint;
+    v_inserted    bigint;
+    -- Whether a free value below the result was passed over (avoided, or claimed by an
+    -- in-flight allocation that may still roll back): then the mark must not move past it.
     v_skipped     boolean := false;
 BEGIN
-    INSERT INTO id_pools (pool, range_first, low_water) VALUES (p_pool, p_first, p_first)
-        ON CONFLICT (pool) DO NOTHING;
-    SELECT range_first, low_water INTO v_range_first, v_low
-        FROM id_pools WHERE pool = p_pool FOR UPDATE;
-
     SELECT value INTO v_candidate FROM id_allocations WHERE pool = p_pool AND owner = p_owner;
     IF FOUND THEN
         RETURN v_candidate;
     END IF;
 
-    -- The configured range changed: the low-water mark no longer applies.
-    IF v_range_first <> p_first THEN
-        v_low := p_first;
-    END IF;
-    v_start := greatest(v_low, p_first);
+    INSERT INTO id_pools (pool, range_first, low_water) VALUES (p_pool, p_first, p_first)
+        ON CONFLICT (pool) DO NOTHING;
+    SELECT range_first, low_water, epoch INTO v_range_first, v_low, v_epoch
+        FROM id_pools WHERE pool = p_pool;
+    -- A changed range makes the mark meaningless: search from the range's start.
+    v_start := CASE WHEN v_range_first = p_first THEN greatest(v_low, p_first) ELSE p_first END;
 
     LOOP
         IF v_start > p_last THEN
@@ -193,18 +201,34 @@ BEGIN
         IF v_candidate > p_last THEN
             RETURN NULL;
         END IF;
-        EXIT WHEN NOT (v_candidate = ANY (p_avoid));
-        v_skipped := true;
         v_start := v_candidate + 1;
+        IF v_candidate = ANY (p_avoid)
+           OR NOT pg_try_advisory_xact_lock(v_lock_space # v_candidate) THEN
+            v_skipped := true;
+            CONTINUE;
+        END IF;
+        v_inserted := NULL;
+        INSERT INTO id_allocations (pool, value, owner, allocated_at_ns)
+            VALUES (p_pool, v_candidate, p_owner, p_now_ns)
+            ON CONFLICT DO NOTHING
+            RETURNING value INTO v_inserted;
+        EXIT WHEN v_inserted IS NOT NULL;
+        -- Lost a race: the value was committed by another allocation meanwhile (it is taken:
+        -- go on), or this owner got a value in a concurrent call (return that one).
+        SELECT value INTO v_candidate FROM id_allocations WHERE pool = p_pool AND owner = p_owner;
+        IF FOUND THEN
+            RETURN v_candidate;
+        END IF;
     END LOOP;
 
-    INSERT INTO id_allocations (pool, value, owner, allocated_at_ns)
-        VALUES (p_pool, v_candidate, p_owner, p_now_ns);
-    -- Without skipped values, everything below the candidate is now allocated.
-    UPDATE id_pools
-        SET range_first = p_first,
-            low_water = CASE WHEN v_skipped THEN v_low ELSE v_candidate + 1 END
-        WHERE pool = p_pool;
+    -- Every value in [start, candidate) is allocated: raise the mark, unless a release
+    -- happened since it was read (epoch) or another allocation is raising it right now.
+    IF NOT v_skipped THEN
+        UPDATE id_pools SET low_water = v_candidate + 1, range_first = p_first
+         WHERE pool = p_pool AND low_water = v_low AND epoch = v_epoch
+           AND range_first = v_range_first
+           AND pool IN (SELECT pool FROM id_pools WHERE pool = p_pool FOR UPDATE SKIP LOCKED);
+    END IF;
     RETURN v_candidate;
 END;
 $$;

@@ -14,11 +14,13 @@ use std::fmt;
 /// number of processes.
 ///
 /// Each allocation is one call of the `paas_allocate_id` function (installed by the
-/// migrations): it locks the pool's row, returns the owner's value if it already holds one,
-/// and otherwise takes the lowest free value not in `avoid`, searching from a low-water mark
-/// below which every value is taken (so a billion-wide range is never scanned). The primary
-/// key on (pool, value) and the unique (pool, owner) make a duplicate impossible even if the
-/// code were wrong. Pool ranges come from the [`Pools`] given here, not from the database.
+/// migrations): it returns the owner's value if it already holds one, and otherwise takes the
+/// lowest free value not in `avoid`, searching from a low-water mark below which every value
+/// is taken (so a billion-wide range is never scanned). Concurrent allocators do not queue on
+/// a lock: each claims its candidate with a transaction-scoped advisory lock and skips the
+/// candidates others are claiming. The primary key on (pool, value) and the unique
+/// (pool, owner) make a duplicate impossible whatever the interleaving. Pool ranges come from
+/// the [`Pools`] given here, not from the database.
 ///
 /// ```no_run
 /// # async fn demo(store: paas_core::sql::PgStore) -> paas_core::Result<()> {
@@ -91,12 +93,13 @@ impl IdAllocator for PgIdAllocator {
         let Ok(value) = i64::try_from(value) else {
             return Ok(()); // never allocated: nothing to free
         };
-        // The pool row's low-water mark drops to the freed value in the same transaction,
-        // under the pool's row lock, so allocators see both or neither.
+        // The pool's low-water mark drops to the freed value in the same transaction, and
+        // its epoch moves so that no allocation that read the old mark can raise it past the
+        // freed value.
         sqlx::query(
             "WITH d AS (DELETE FROM id_allocations WHERE pool = $1 AND value = $2
                         RETURNING pool, value)
-             UPDATE id_pools p SET low_water = least(p.low_water, d.value)
+             UPDATE id_pools p SET low_water = least(p.low_water, d.value), epoch = p.epoch + 1
                FROM d WHERE p.pool = d.pool",
         )
         .bind(pool)
@@ -111,7 +114,8 @@ impl IdAllocator for PgIdAllocator {
         let n: i64 = sqlx::query_scalar(
             "WITH d AS (DELETE FROM id_allocations WHERE owner = $1 RETURNING pool, value),
                   lowest AS (SELECT pool, min(value) AS value FROM d GROUP BY pool),
-                  u AS (UPDATE id_pools p SET low_water = least(p.low_water, lowest.value)
+                  u AS (UPDATE id_pools p
+                           SET low_water = least(p.low_water, lowest.value), epoch = p.epoch + 1
                           FROM lowest WHERE p.pool = lowest.pool RETURNING 1)
              SELECT (SELECT count(*) FROM d) + 0 * (SELECT count(*) FROM u)",
         )
