@@ -11,12 +11,22 @@ use crate::{Error, Result};
 use sqlx::Row;
 use std::time::Duration;
 
-/// `NOTIFY` idle workers of this schema, once per row of CTE `u`, in the statement's
-/// transaction.
-macro_rules! notify_from_u {
+/// Makes the current (single-statement) transaction commit without waiting for its WAL flush.
+/// Used for leases and lease renewals only: losing one in a server crash is harmless (the
+/// operation is leased again and its steps are idempotent), while waiting for the flush would
+/// double the commits that wait for the disk per operation.
+macro_rules! async_commit {
     () => {
-        ", n AS (SELECT pg_notify('paas_work', coalesce(current_schema()::text, '')) FROM u)
-         SELECT (SELECT count(*) FROM u) AS changed, (SELECT count(*) FROM n) AS notified"
+        "cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS sync_off)"
+    };
+}
+
+/// Whether the finished operation `o` leaves its app with a queued operation, which becomes
+/// eligible now.
+macro_rules! has_next {
+    () => {
+        "EXISTS (SELECT 1 FROM operations p
+                  WHERE p.app = o.app AND p.state = 'queued' AND p.seq > o.seq) AS has_next"
     };
 }
 
@@ -40,8 +50,30 @@ impl PgStore {
         }
     }
 
-    /// Runs a lease-checked update of one operation (`$1` id, `$2` worker) that notifies
-    /// waiting workers when it changes the row.
+    /// Wakes idle workers of every process sharing this schema (`NOTIFY`) and of this one.
+    ///
+    /// A statement of its own with an asynchronous commit: PostgreSQL serialises the commits
+    /// of notifying transactions on a global lock, so a `NOTIFY` inside the queue's durable
+    /// writes would make them wait for each other's disk flush.
+    async fn notify_workers(&self) {
+        self.wake_local();
+        let sent = sqlx::query(concat!(
+            "WITH ",
+            async_commit!(),
+            " SELECT pg_notify('paas_work', coalesce(current_schema()::text, '')) FROM cfg"
+        ))
+        .execute(self.db())
+        .await;
+        if let Err(e) = sent {
+            tracing::warn!(
+                error = %e,
+                "paas store: could not NOTIFY idle workers; they find the work at their next poll"
+            );
+        }
+    }
+
+    /// Runs a lease-checked update of one operation (`$1` id, `$2` worker) returning
+    /// `has_next`: whether waiting workers should be told about work it made available.
     async fn leased_update(
         &self,
         sql: &'static str,
@@ -54,28 +86,28 @@ impl PgStore {
             -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> Result<()> {
         let q = bind(sqlx::query(sql).bind(id.as_uuid()).bind(worker));
-        let changed = q
-            .fetch_one(self.db())
+        let row = q
+            .fetch_optional(self.db())
             .await
-            .map_err(db_err(format!("{doing} operation {id}")))?
-            .try_get::<i64, _>("changed")
             .map_err(db_err(format!("{doing} operation {id}")))?;
-        if changed == 0 {
+        let Some(row) = row else {
             return Err(self.lease_lost(id, worker, doing).await);
+        };
+        let has_next: bool = row
+            .try_get("has_next")
+            .map_err(db_err(format!("{doing} operation {id}")))?;
+        if has_next {
+            self.notify_workers().await;
         }
-        self.wake_local();
         Ok(())
     }
 
     pub(super) async fn enqueue_op(&self, op: &Operation) -> Result<()> {
-        let row = sqlx::query(concat!(
-            "WITH u AS (
-               INSERT INTO operations (",
+        let done = sqlx::query(concat!(
+            "INSERT INTO operations (",
             operation_columns!(),
             ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
-                 WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND org = $2)
-               RETURNING 1)",
-            notify_from_u!()
+                WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND org = $2)"
         ))
         .bind(op.id.as_uuid())
         .bind(op.org.as_uuid())
@@ -96,19 +128,16 @@ impl PgStore {
         .bind(ts_to_ns(op.created_at)?)
         .bind(ts_to_ns(op.updated_at)?)
         .bind(op.finished_at.map(ts_to_ns).transpose()?)
-        .fetch_one(self.db())
+        .execute(self.db())
         .await
         .map_err(db_err(format!("enqueuing {} operation {}", op.kind, op.id)))?;
-        let changed: i64 = row
-            .try_get("changed")
-            .map_err(db_err(format!("enqueuing operation {}", op.id)))?;
-        if changed == 0 {
+        if done.rows_affected() == 0 {
             return Err(not_found(format!(
                 "enqueuing {} operation {}: app {} does not exist in organisation {}",
                 op.kind, op.id, op.app, op.org
             )));
         }
-        self.wake_local();
+        self.notify_workers().await;
         Ok(())
     }
 
@@ -174,7 +203,7 @@ impl PgStore {
         self.lease_started();
         // One statement: pick the first due operation that is its app's oldest unfinished one
         // (queued, or running with an expired lease), skipping rows another worker is leasing
-        // right now, and take it.
+        // right now, and take it. The commit does not wait for the disk (see `async_commit`).
         let row = sqlx::query(concat!(
             "WITH candidate AS (
                SELECT o.id AS cid FROM operations o
@@ -186,11 +215,12 @@ impl PgStore {
                                      AND p.seq < o.seq)
                 ORDER BY o.not_before_ns, o.seq
                 LIMIT 1
-                FOR UPDATE OF o SKIP LOCKED)
-             UPDATE operations
+                FOR UPDATE OF o SKIP LOCKED), ",
+            async_commit!(),
+            " UPDATE operations
                 SET state = 'running', lease_worker = $1, lease_expires_ns = $3,
                     attempts = attempts + 1, updated_at_ns = $2
-               FROM candidate
+               FROM candidate, cfg
               WHERE id = candidate.cid
              RETURNING ",
             operation_columns!()
@@ -213,10 +243,12 @@ impl PgStore {
         now: Timestamp,
         lease_for: Duration,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE operations SET lease_expires_ns = $3
-              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-        )
+        let done = sqlx::query(concat!(
+            "WITH ",
+            async_commit!(),
+            " UPDATE operations SET lease_expires_ns = $3 FROM cfg
+               WHERE id = $1 AND state = 'running' AND lease_worker = $2"
+        ))
         .bind(id.as_uuid())
         .bind(worker)
         .bind(ns_after(now, lease_for)?)
@@ -262,13 +294,12 @@ impl PgStore {
         let now = ts_to_ns(now)?;
         self.leased_update(
             concat!(
-                "WITH u AS (
-                   UPDATE operations
-                      SET state = 'succeeded', finished_at_ns = $3, updated_at_ns = $3,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2
-                   RETURNING 1)",
-                notify_from_u!()
+                "UPDATE operations o
+                    SET state = 'succeeded', finished_at_ns = $3, updated_at_ns = $3,
+                        lease_worker = NULL, lease_expires_ns = NULL
+                  WHERE id = $1 AND state = 'running' AND lease_worker = $2
+                 RETURNING ",
+                has_next!()
             ),
             id,
             worker,
@@ -289,13 +320,11 @@ impl PgStore {
         let error = error.to_owned();
         self.leased_update(
             concat!(
-                "WITH u AS (
-                   UPDATE operations
-                      SET state = 'queued', not_before_ns = $3, error = $4,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2
-                   RETURNING 1)",
-                notify_from_u!()
+                "UPDATE operations
+                    SET state = 'queued', not_before_ns = $3, error = $4,
+                        lease_worker = NULL, lease_expires_ns = NULL
+                  WHERE id = $1 AND state = 'running' AND lease_worker = $2
+                 RETURNING true AS has_next"
             ),
             id,
             worker,
@@ -316,13 +345,12 @@ impl PgStore {
         let error = error.to_owned();
         self.leased_update(
             concat!(
-                "WITH u AS (
-                   UPDATE operations
-                      SET state = 'failed', error = $4, finished_at_ns = $3, updated_at_ns = $3,
-                          lease_worker = NULL, lease_expires_ns = NULL
-                    WHERE id = $1 AND state = 'running' AND lease_worker = $2
-                   RETURNING 1)",
-                notify_from_u!()
+                "UPDATE operations o
+                    SET state = 'failed', error = $4, finished_at_ns = $3, updated_at_ns = $3,
+                        lease_worker = NULL, lease_expires_ns = NULL
+                  WHERE id = $1 AND state = 'running' AND lease_worker = $2
+                 RETURNING ",
+                has_next!()
             ),
             id,
             worker,
