@@ -7,6 +7,9 @@
 //! Needs `PAAS_TEST_DATABASE_URL` (scripts/ensure-postgres.sh); each run uses fresh schemas,
 //! dropped at the end. `cargo bench --features postgres --bench sql_postgres`.
 
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use paas_core::model::{
     AppId, AppStatus, Application, Money, Operation, OperationId, OperationKind, OrgId,

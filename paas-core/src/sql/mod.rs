@@ -20,6 +20,22 @@
 //!   operations, events and usage to their app (cascade). A missing referenced record is
 //!   `NotFound`.
 //! - Queries are runtime queries with bound parameters only; no query is built from input.
+//!
+//! The operation queue on PostgreSQL: `lease` is one `UPDATE ... FROM (SELECT ... FOR UPDATE
+//! SKIP LOCKED)` statement (only an app's oldest unfinished operation is eligible; a partial
+//! unique index allows one running operation per app). Leases and renewals commit without
+//! waiting for the disk (`synchronous_commit` off for that transaction only): a lease lost in
+//! a server crash is harmless, the operation is leased again and its steps are idempotent.
+//! Enqueue, checkpoint, complete, retry and fail are durable. Idle workers in every process
+//! are woken by `NOTIFY paas_work` (payload: the schema), sent in a statement of its own after
+//! the durable write, because PostgreSQL serialises the commits of notifying transactions. On
+//! SQLite every write runs under the database's single write lock (one statement, or
+//! `BEGIN IMMEDIATE`), and only the workers of the same process are woken at once.
+//!
+//! Id allocation on PostgreSQL is one call of a plpgsql function: concurrent allocators claim
+//! candidates with transaction-scoped advisory locks instead of queueing on a lock, search
+//! from a low-water mark (never scanning a billion-wide range), and the primary key on
+//! (pool, value) guarantees uniqueness whatever the interleaving.
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod common;

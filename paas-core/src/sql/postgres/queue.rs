@@ -319,13 +319,11 @@ impl PgStore {
         let at = ts_to_ns(at)?;
         let error = error.to_owned();
         self.leased_update(
-            concat!(
-                "UPDATE operations
+            "UPDATE operations
                     SET state = 'queued', not_before_ns = $3, error = $4,
                         lease_worker = NULL, lease_expires_ns = NULL
                   WHERE id = $1 AND state = 'running' AND lease_worker = $2
-                 RETURNING true AS has_next"
-            ),
+                 RETURNING true AS has_next",
             id,
             worker,
             "scheduling a retry of",

@@ -242,12 +242,10 @@ impl SqliteStore {
     ) -> Result<()> {
         let now = ts_to_ns(now)?;
         self.leased_update(
-            concat!(
-                "UPDATE operations
+            "UPDATE operations
                       SET state = 'succeeded', finished_at_ns = $3, updated_at_ns = $3,
                           lease_worker = NULL, lease_expires_ns = NULL
                     WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
             id,
             worker,
             "completing",
@@ -266,12 +264,10 @@ impl SqliteStore {
         let at = ts_to_ns(at)?;
         let error = error.to_owned();
         self.leased_update(
-            concat!(
-                "UPDATE operations
+            "UPDATE operations
                       SET state = 'queued', not_before_ns = $3, error = $4,
                           lease_worker = NULL, lease_expires_ns = NULL
                     WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
             id,
             worker,
             "scheduling a retry of",
@@ -290,12 +286,10 @@ impl SqliteStore {
         let now = ts_to_ns(now)?;
         let error = error.to_owned();
         self.leased_update(
-            concat!(
-                "UPDATE operations
+            "UPDATE operations
                       SET state = 'failed', error = $4, finished_at_ns = $3, updated_at_ns = $3,
                           lease_worker = NULL, lease_expires_ns = NULL
                     WHERE id = $1 AND state = 'running' AND lease_worker = $2",
-            ),
             id,
             worker,
             "failing",
