@@ -78,7 +78,7 @@ impl PgConfig {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            && !name.as_bytes()[0].is_ascii_digit();
+            && !name.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
             return Err(Error::invalid_input(format!(
                 "'{}' is not a usable schema name: use 1-63 of a-z, 0-9 and _, not starting with \
