@@ -1,0 +1,300 @@
+//! The operation queue of the SQLite store: enqueue, lease, renew, finish.
+
+use super::store::{db_err, not_found};
+use super::{BACKEND, SqliteStore};
+use crate::model::{AppId, Operation, OperationId, OrgId, Timestamp};
+use crate::sql::common::{
+    json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64, ts_to_ns,
+};
+use crate::sql::error::map_sqlx_error;
+use crate::{Error, Result};
+use sqlx::Row;
+use std::time::Duration;
+
+impl SqliteStore {
+    /// After a lease-checked update changed no row: `NotFound` if the operation does not
+    /// exist, else `Conflict` (the worker lost its lease).
+    async fn lease_lost(&self, id: OperationId, worker: &str, doing: &str) -> Error {
+        let row = sqlx::query("SELECT state, lease_worker FROM operations WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(self.db())
+            .await;
+        match row {
+            Err(e) => map_sqlx_error(BACKEND, format!("{doing} operation {id}"), e),
+            Ok(None) => Error::not_found(format!("{doing} operation {id}: it does not exist"))
+                .with_backend(BACKEND),
+            Ok(Some(r)) => {
+                let state: String = r.try_get("state").unwrap_or_default();
+                let holder: Option<String> = r.try_get("lease_worker").unwrap_or(None);
+                lost_lease_error(id, worker, doing, &state, holder.as_deref()).with_backend(BACKEND)
+            }
+        }
+    }
+
+    /// Runs a lease-checked update of one operation (`$1` id, `$2` worker) and wakes this
+    /// process's waiting workers when it changed the row.
+    async fn leased_update(
+        &self,
+        sql: &'static str,
+        id: OperationId,
+        worker: &str,
+        doing: &str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        )
+            -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<()> {
+        let q = bind(sqlx::query(sql).bind(id.as_uuid()).bind(worker));
+        let changed = q
+            .execute(self.db())
+            .await
+            .map_err(db_err(format!("{doing} operation {id}")))?
+            .rows_affected();
+        if changed == 0 {
+            return Err(self.lease_lost(id, worker, doing).await);
+        }
+        self.wake_local();
+        Ok(())
+    }
+
+    pub(super) async fn enqueue_op(&self, op: &Operation) -> Result<()> {
+        let done = sqlx::query(concat!(
+            "INSERT INTO operations (",
+            operation_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+                WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND org = $2)"
+        ))
+        .bind(op.id.as_uuid())
+        .bind(op.org.as_uuid())
+        .bind(op.app.as_uuid())
+        .bind(json(&op.kind, "operation kind")?)
+        .bind(op.state.as_str())
+        .bind(json(&op.checkpoint, "checkpoint")?)
+        .bind(i64::from(op.attempts))
+        .bind(op.error.as_deref())
+        .bind(ts_to_ns(op.not_before)?)
+        .bind(op.lease.as_ref().map(|l| l.worker.as_str()))
+        .bind(
+            op.lease
+                .as_ref()
+                .map(|l| ts_to_ns(l.expires_at))
+                .transpose()?,
+        )
+        .bind(ts_to_ns(op.created_at)?)
+        .bind(ts_to_ns(op.updated_at)?)
+        .bind(op.finished_at.map(ts_to_ns).transpose()?)
+        .execute(self.db())
+        .await
+        .map_err(db_err(format!("enqueuing {} operation {}", op.kind, op.id)))?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(format!(
+                "enqueuing {} operation {}: app {} does not exist in organisation {}",
+                op.kind, op.id, op.app, op.org
+            )));
+        }
+        self.wake_local();
+        Ok(())
+    }
+
+    pub(super) async fn get_op(&self, org: OrgId, id: OperationId) -> Result<Operation> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE id = $1 AND org = $2"
+        ))
+        .bind(id.as_uuid())
+        .bind(org.as_uuid())
+        .fetch_optional(self.db())
+        .await
+        .map_err(db_err(format!("reading operation {id}")))?;
+        match row {
+            Some(r) => operation_from_row(&r),
+            None => Err(not_found(format!(
+                "operation {id} does not exist in organisation {org}"
+            ))),
+        }
+    }
+
+    pub(super) async fn list_ops(
+        &self,
+        org: OrgId,
+        app: AppId,
+        limit: u32,
+    ) -> Result<Vec<Operation>> {
+        let items = sqlx::query(concat!(
+            "SELECT ",
+            operation_columns!(),
+            " FROM operations WHERE org = $1 AND app = $2 ORDER BY seq DESC LIMIT $3"
+        ))
+        .bind(org.as_uuid())
+        .bind(app.as_uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db())
+        .await
+        .map_err(db_err(format!("listing operations of app {app}")))?
+        .iter()
+        .map(operation_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        self.nonempty_or_app_exists(org, app, "listing operations", items)
+            .await
+    }
+
+    pub(super) async fn count_unfinished(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM operations WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(self.db())
+        .await
+        .map_err(db_err("counting unfinished operations"))?;
+        to_u64(n, "operation count")
+    }
+
+    pub(super) async fn lease_op(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_for: Duration,
+    ) -> Result<Option<Operation>> {
+        self.lease_started();
+        // One UPDATE statement: SQLite takes the write lock before it reads, so picking the
+        // first due operation that is its app's oldest unfinished one (queued, or running with
+        // an expired lease) and taking it cannot interleave with another writer.
+        let row = sqlx::query(concat!(
+            "UPDATE operations
+                SET state = 'running', lease_worker = $1, lease_expires_ns = $3,
+                    attempts = attempts + 1, updated_at_ns = $2
+              WHERE id = (
+                SELECT o.id FROM operations o
+                 WHERE o.state IN ('queued', 'running')
+                   AND o.not_before_ns <= $2
+                   AND (o.state = 'queued' OR o.lease_expires_ns <= $2)
+                   AND NOT EXISTS (SELECT 1 FROM operations p
+                                    WHERE p.app = o.app AND p.state IN ('queued', 'running')
+                                      AND p.seq < o.seq)
+                 ORDER BY o.not_before_ns, o.seq
+                 LIMIT 1)
+             RETURNING ",
+            operation_columns!()
+        ))
+        .bind(worker)
+        .bind(ts_to_ns(now)?)
+        .bind(ns_after(now, lease_for)?)
+        .fetch_optional(self.db())
+        .await
+        .map_err(db_err(format!(
+            "leasing an operation for worker '{worker}'"
+        )))?;
+        row.as_ref().map(operation_from_row).transpose()
+    }
+
+    pub(super) async fn heartbeat_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        now: Timestamp,
+        lease_for: Duration,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE operations SET lease_expires_ns = $3
+              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(worker)
+        .bind(ns_after(now, lease_for)?)
+        .execute(self.db())
+        .await
+        .map_err(db_err(format!("renewing the lease of operation {id}")))?;
+        if done.rows_affected() == 0 {
+            return Err(self.lease_lost(id, worker, "renewing the lease of").await);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn checkpoint_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE operations SET checkpoint = $3
+              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(worker)
+        .bind(json(checkpoint, "checkpoint")?)
+        .execute(self.db())
+        .await
+        .map_err(db_err(format!("saving the checkpoint of operation {id}")))?;
+        if done.rows_affected() == 0 {
+            return Err(self
+                .lease_lost(id, worker, "saving the checkpoint of")
+                .await);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn complete_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let now = ts_to_ns(now)?;
+        self.leased_update(
+            "UPDATE operations
+                      SET state = 'succeeded', finished_at_ns = $3, updated_at_ns = $3,
+                          lease_worker = NULL, lease_expires_ns = NULL
+                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+            id,
+            worker,
+            "completing",
+            |q| q.bind(now),
+        )
+        .await
+    }
+
+    pub(super) async fn retry_op_at(
+        &self,
+        id: OperationId,
+        worker: &str,
+        at: Timestamp,
+        error: &str,
+    ) -> Result<()> {
+        let at = ts_to_ns(at)?;
+        let error = error.to_owned();
+        self.leased_update(
+            "UPDATE operations
+                      SET state = 'queued', not_before_ns = $3, error = $4,
+                          lease_worker = NULL, lease_expires_ns = NULL
+                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+            id,
+            worker,
+            "scheduling a retry of",
+            |q| q.bind(at).bind(error),
+        )
+        .await
+    }
+
+    pub(super) async fn fail_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<()> {
+        let now = ts_to_ns(now)?;
+        let error = error.to_owned();
+        self.leased_update(
+            "UPDATE operations
+                      SET state = 'failed', error = $4, finished_at_ns = $3, updated_at_ns = $3,
+                          lease_worker = NULL, lease_expires_ns = NULL
+                    WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+            id,
+            worker,
+            "failing",
+            |q| q.bind(now).bind(error),
+        )
+        .await
+    }
+}
