@@ -59,7 +59,10 @@ pub struct Page<T> {
 ///
 /// Semantics every implementation honours (the `testkit` suite checks them):
 /// - Tenant scoping: every read or write that takes an `OrgId` sees only that organisation's
-///   records; another organisation's app is `NotFound`, never visible. Methods named `*_all`
+///   records; another organisation's app is `NotFound`, never visible. Writes that name an app
+///   (`enqueue`, `create_release`, `append_event`, `record_usage`) and per-app lists
+///   (`list_releases`, `list_operations`, `list_events`) of an app that is not the
+///   organisation's are `NotFound` too, not an empty answer. Methods named `*_all`
 ///   are platform-wide and are for the reconciler, billing and the admin overview only.
 /// - Uniqueness: an organisation's slug, a plan's name, and an app's slug among apps not
 ///   deleted are unique on the platform (`Conflict`); a release number is unique per app.
@@ -69,7 +72,9 @@ pub struct Page<T> {
 /// - Operation queue: `lease` hands an operation to one worker at a time. Per app, operations
 ///   run one at a time in the order they were enqueued: only an app's oldest unfinished
 ///   operation can be leased, and only when it is due (`not_before <= now`) and queued, or
-///   running with an expired lease (a dead worker's operation is rescued). A lease is renewed by
+///   running with an expired lease (`now >= expires_at`: a dead worker's operation is rescued).
+///   The holder of an expired lease may still renew it as long as nobody else has leased the
+///   operation since. A lease is renewed by
 ///   `heartbeat`; `checkpoint`, `heartbeat`, `complete`, `retry_at`, `fail` by a worker that no
 ///   longer holds the lease are `Conflict` (the worker must stop).
 /// - Events get `seq` 1, 2, 3, ... per app, without gaps.
