@@ -185,6 +185,18 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Records a charged hour; `Ok(false)` if that (app, hour) is already recorded.
     async fn record_usage(&self, usage: &UsageRecord) -> Result<bool>;
+    /// Records many charged hours (of any organisations) in one go; returns how many were new.
+    /// The same rules as [`Store::record_usage`] per record; backends override this default to
+    /// write a batch in one round trip, which is what billing an hour of many apps needs.
+    async fn record_usages(&self, usages: &[UsageRecord]) -> Result<u64> {
+        let mut new = 0;
+        for usage in usages {
+            if self.record_usage(usage).await? {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
     /// `org`'s usage with `from <= hour < to`, by hour then app.
     async fn list_usage(
         &self,
