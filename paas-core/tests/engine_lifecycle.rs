@@ -10,13 +10,21 @@ use paas_core::ports::GuestState;
 
 async fn running_lxc(env: &Env, name: &str) -> paas_core::model::Application {
     let app = env.lxc_app(name).await;
-    env.ok(env.platform.deploy(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, app.id).await.unwrap())
+        .await;
     env.app(app.id).await
 }
 
 fn guest_state(env: &Env, app: &paas_core::model::Application) -> GuestState {
-    let Some(Placement::Guest { vmid, .. }) = &app.placement else { panic!("no guest") };
-    env.prov.guests().into_iter().find(|g| g.guest.vmid == *vmid).unwrap().state
+    let Some(Placement::Guest { vmid, .. }) = &app.placement else {
+        panic!("no guest")
+    };
+    env.prov
+        .guests()
+        .into_iter()
+        .find(|g| g.guest.vmid == *vmid)
+        .unwrap()
+        .state
 }
 
 #[tokio::test]
@@ -24,18 +32,21 @@ async fn stop_start_restart_act_on_the_guest() {
     let env = Env::new().await;
     let app = running_lxc(&env, "shop").await;
 
-    env.ok(env.platform.stop(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.stop(env.org, app.id).await.unwrap())
+        .await;
     let a = env.app(app.id).await;
     assert_eq!(a.status, AppStatus::Stopped);
     assert_eq!(guest_state(&env, &a), GuestState::Stopped);
 
-    env.ok(env.platform.start(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.start(env.org, app.id).await.unwrap())
+        .await;
     let a = env.app(app.id).await;
     assert_eq!(a.status, AppStatus::Running);
     assert_eq!(guest_state(&env, &a), GuestState::Running);
 
     let stops = env.prov.calls(ProvisionerCall::Stop);
-    env.ok(env.platform.restart(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.restart(env.org, app.id).await.unwrap())
+        .await;
     let a = env.app(app.id).await;
     assert_eq!(a.status, AppStatus::Running);
     assert_eq!(guest_state(&env, &a), GuestState::Running);
@@ -46,20 +57,39 @@ async fn stop_start_restart_act_on_the_guest() {
 async fn container_stop_start_and_scale() {
     let env = Env::new().await;
     let app = env.container_app("api", "api:1").await;
-    env.ok(env.platform.deploy(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, app.id).await.unwrap())
+        .await;
 
-    env.ok(env.platform.scale(env.org, app.id, 3).await.unwrap()).await;
+    env.ok(env.platform.scale(env.org, app.id, 3).await.unwrap())
+        .await;
     assert_eq!(env.app(app.id).await.replicas, 3);
-    let svc = env.orch.services().into_iter().find(|s| s.name == "api").unwrap();
+    let svc = env
+        .orch
+        .services()
+        .into_iter()
+        .find(|s| s.name == "api")
+        .unwrap();
     assert_eq!(svc.replicas_desired, 3);
 
-    env.ok(env.platform.stop(env.org, app.id).await.unwrap()).await;
-    let svc = env.orch.services().into_iter().find(|s| s.name == "api").unwrap();
+    env.ok(env.platform.stop(env.org, app.id).await.unwrap())
+        .await;
+    let svc = env
+        .orch
+        .services()
+        .into_iter()
+        .find(|s| s.name == "api")
+        .unwrap();
     assert_eq!(svc.replicas_desired, 0);
     assert_eq!(env.app(app.id).await.status, AppStatus::Stopped);
 
-    env.ok(env.platform.start(env.org, app.id).await.unwrap()).await;
-    let svc = env.orch.services().into_iter().find(|s| s.name == "api").unwrap();
+    env.ok(env.platform.start(env.org, app.id).await.unwrap())
+        .await;
+    let svc = env
+        .orch
+        .services()
+        .into_iter()
+        .find(|s| s.name == "api")
+        .unwrap();
     assert_eq!(svc.replicas_desired, 3);
 }
 
@@ -81,24 +111,34 @@ async fn suspend_and_resume_bring_back_what_ran() {
     let env = Env::new().await;
     let running = running_lxc(&env, "running").await;
     let stopped = running_lxc(&env, "stopped").await;
-    env.ok(env.platform.stop(env.org, stopped.id).await.unwrap()).await;
+    env.ok(env.platform.stop(env.org, stopped.id).await.unwrap())
+        .await;
 
     for app in [&running, &stopped] {
-        env.ok(env.platform.suspend(env.org, app.id).await.unwrap()).await;
+        env.ok(env.platform.suspend(env.org, app.id).await.unwrap())
+            .await;
         let a = env.app(app.id).await;
         assert_eq!(a.status, AppStatus::Suspended);
         assert!(a.status_reason.unwrap().contains("wallet"));
-        assert_eq!(guest_state(&env, &env.app(app.id).await), GuestState::Stopped);
+        assert_eq!(
+            guest_state(&env, &env.app(app.id).await),
+            GuestState::Stopped
+        );
     }
     // A suspended app cannot be started by its owner.
     let err = env.platform.start(env.org, running.id).await.unwrap_err();
     assert!(err.message().contains("wallet"));
 
-    env.ok(env.platform.resume(env.org, running.id).await.unwrap()).await;
-    env.ok(env.platform.resume(env.org, stopped.id).await.unwrap()).await;
+    env.ok(env.platform.resume(env.org, running.id).await.unwrap())
+        .await;
+    env.ok(env.platform.resume(env.org, stopped.id).await.unwrap())
+        .await;
     let r = env.app(running.id).await;
     let s = env.app(stopped.id).await;
-    assert_eq!((r.status, s.status), (AppStatus::Running, AppStatus::Stopped));
+    assert_eq!(
+        (r.status, s.status),
+        (AppStatus::Running, AppStatus::Stopped)
+    );
     assert_eq!(guest_state(&env, &r), GuestState::Running);
     assert_eq!(guest_state(&env, &s), GuestState::Stopped);
 }
@@ -107,8 +147,10 @@ async fn suspend_and_resume_bring_back_what_ran() {
 async fn billing_ops_on_apps_that_never_ran_do_nothing_and_succeed() {
     let env = Env::new().await;
     let app = env.lxc_app("idle").await;
-    env.ok(env.platform.suspend(env.org, app.id).await.unwrap()).await;
-    env.ok(env.platform.resume(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.suspend(env.org, app.id).await.unwrap())
+        .await;
+    env.ok(env.platform.resume(env.org, app.id).await.unwrap())
+        .await;
     assert_eq!(env.app(app.id).await.status, AppStatus::Created);
 }
 
@@ -117,11 +159,14 @@ async fn delete_releases_everything() {
     let env = Env::new().await;
     let shop = running_lxc(&env, "shop").await;
     let api = env.container_app("api", "api:1").await;
-    env.ok(env.platform.deploy(env.org, api.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, api.id).await.unwrap())
+        .await;
     assert_eq!(env.held_by(shop.id).await, 2);
 
-    env.ok(env.platform.delete(env.org, shop.id).await.unwrap()).await;
-    env.ok(env.platform.delete(env.org, api.id).await.unwrap()).await;
+    env.ok(env.platform.delete(env.org, shop.id).await.unwrap())
+        .await;
+    env.ok(env.platform.delete(env.org, api.id).await.unwrap())
+        .await;
     for app in [&shop, &api] {
         let a = env.app(app.id).await;
         assert_eq!(a.status, AppStatus::Deleted);
@@ -140,7 +185,8 @@ async fn delete_releases_everything() {
 async fn delete_of_a_never_deployed_app() {
     let env = Env::new().await;
     let app = env.lxc_app("shop").await;
-    env.ok(env.platform.delete(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.delete(env.org, app.id).await.unwrap())
+        .await;
     assert_eq!(env.app(app.id).await.status, AppStatus::Deleted);
 }
 
@@ -178,17 +224,29 @@ async fn operations_on_one_app_run_one_at_a_time_in_order() {
 
     env.settle().await;
     let ops = env.platform.operations(env.org, app.id).await.unwrap();
-    assert!(ops.iter().all(|o| o.state == OperationState::Succeeded), "{ops:?}");
-    let mut finished: Vec<_> = ops.iter().map(|o| (o.finished_at.unwrap(), o.created_at, o.id)).collect();
+    assert!(
+        ops.iter().all(|o| o.state == OperationState::Succeeded),
+        "{ops:?}"
+    );
+    let mut finished: Vec<_> = ops
+        .iter()
+        .map(|o| (o.finished_at.unwrap(), o.created_at, o.id))
+        .collect();
     finished.sort();
-    assert_eq!(finished.iter().map(|f| f.2).collect::<Vec<_>>(), vec![deploy, stop, start, restart]);
+    assert_eq!(
+        finished.iter().map(|f| f.2).collect::<Vec<_>>(),
+        vec![deploy, stop, start, restart]
+    );
     // Events of different operations never interleave.
     let events = env.events(app.id).await;
     let mut seen = Vec::new();
     for e in &events {
         let op = e.operation.unwrap();
         if seen.last() != Some(&op) {
-            assert!(!seen.contains(&op), "events of operation {op} interleaved with another");
+            assert!(
+                !seen.contains(&op),
+                "events of operation {op} interleaved with another"
+            );
             seen.push(op);
         }
     }
@@ -229,7 +287,10 @@ async fn a_queued_operation_that_became_illegal_fails_without_touching_the_app()
     let a = env.app(app.id).await;
     assert_eq!(a.status, AppStatus::Failed);
     assert!(a.status_reason.unwrap().contains("storage full"));
-    assert!(matches!(env.op(deploy).await.kind, OperationKind::Deploy { release: 1 }));
+    assert!(matches!(
+        env.op(deploy).await.kind,
+        OperationKind::Deploy { release: 1 }
+    ));
 }
 
 #[tokio::test]
@@ -240,13 +301,23 @@ async fn wait_returns_the_finished_operation() {
     let worker = env.platform.worker();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        worker.run(async { let _ = rx.await; }).await;
+        worker
+            .run(async {
+                let _ = rx.await;
+            })
+            .await;
     });
-    let done = tokio::time::timeout(std::time::Duration::from_secs(10), env.platform.wait(env.org, op))
-        .await
-        .expect("wait did not return")
-        .unwrap();
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        env.platform.wait(env.org, op),
+    )
+    .await
+    .expect("wait did not return")
+    .unwrap();
     assert_eq!(done.state, OperationState::Succeeded);
     tx.send(()).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(10), handle).await.unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 async fn running_lxc(env: &Env, name: &str) -> (paas_core::model::Application, Vmid) {
     let app = env.lxc_app(name).await;
-    env.ok(env.platform.deploy(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, app.id).await.unwrap())
+        .await;
     let app = env.app(app.id).await;
-    let Some(Placement::Guest { vmid, .. }) = app.placement else { panic!() };
+    let Some(Placement::Guest { vmid, .. }) = app.placement else {
+        panic!()
+    };
     (app, vmid)
 }
 
@@ -21,7 +24,8 @@ async fn status_drift_is_corrected_both_ways() {
     let env = Env::new().await;
     let (a, va) = running_lxc(&env, "a").await;
     let (b, vb) = running_lxc(&env, "b").await;
-    env.ok(env.platform.stop(env.org, b.id).await.unwrap()).await;
+    env.ok(env.platform.stop(env.org, b.id).await.unwrap())
+        .await;
     env.prov.set_state(va, GuestState::Stopped);
     env.prov.set_state(vb, GuestState::Running);
 
@@ -29,7 +33,13 @@ async fn status_drift_is_corrected_both_ways() {
     assert_eq!(report.corrected.len(), 2, "{report:?}");
     assert_eq!(env.app(a.id).await.status, AppStatus::Stopped);
     assert_eq!(env.app(b.id).await.status, AppStatus::Running);
-    assert!(env.app(a.id).await.status_reason.unwrap().contains("reconciler"));
+    assert!(
+        env.app(a.id)
+            .await
+            .status_reason
+            .unwrap()
+            .contains("reconciler")
+    );
     // A second pass finds nothing to do.
     assert!(env.platform.reconcile().await.unwrap().corrected.is_empty());
     assert!(env.events(a.id).await.iter().any(|e| e.step == "reconcile"));
@@ -45,7 +55,8 @@ async fn a_record_whose_guest_is_gone_is_lost_and_can_be_redeployed() {
     let lost = env.app(a.id).await;
     assert_eq!(lost.status, AppStatus::Lost);
     assert!(lost.status_reason.unwrap().contains("no longer exists"));
-    env.ok(env.platform.deploy(env.org, a.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, a.id).await.unwrap())
+        .await;
     assert_eq!(env.app(a.id).await.status, AppStatus::Running);
 }
 
@@ -53,9 +64,11 @@ async fn a_record_whose_guest_is_gone_is_lost_and_can_be_redeployed() {
 async fn lost_services_and_service_drift() {
     let env = Env::new().await;
     let api = env.container_app("api", "api:1").await;
-    env.ok(env.platform.deploy(env.org, api.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, api.id).await.unwrap())
+        .await;
     let web = env.container_app("web", "web:1").await;
-    env.ok(env.platform.deploy(env.org, web.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, web.id).await.unwrap())
+        .await;
     use paas_core::ports::Orchestrator;
     env.orch.remove("api").await.unwrap();
     env.orch.scale("web", 0).await.unwrap();
@@ -69,27 +82,57 @@ async fn unmanaged_guests_are_importable_and_never_destroyed() {
     let env = Env::new().await;
     let node = "pve2".parse().unwrap();
     let vmid = Vmid::new(4242).unwrap();
-    env.prov.add_unmanaged_guest(node, vmid, "legacy-db", vec!["prod".into()]).unwrap();
+    env.prov
+        .add_unmanaged_guest(node, vmid, "legacy-db", vec!["prod".into()])
+        .unwrap();
     let report = env.platform.reconcile().await.unwrap();
     assert_eq!(report.importable.len(), 1);
     assert_eq!(report.importable[0].guest.vmid, vmid);
 
     let app = env
         .platform
-        .import_guest(env.org, ImportGuest { vmid, name: None, plan: env.plan.id })
+        .import_guest(
+            env.org,
+            ImportGuest {
+                vmid,
+                name: None,
+                plan: env.plan.id,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(app.slug.as_str(), "legacy-db");
     assert_eq!(app.status, AppStatus::Stopped);
     // Now recorded: not importable again, not lost, and still not tagged.
     let report = env.platform.reconcile().await.unwrap();
-    assert!(report.importable.is_empty() && report.corrected.is_empty(), "{report:?}");
-    assert!(env.platform.import_guest(env.org, ImportGuest { vmid, name: None, plan: env.plan.id }).await.is_err());
-    let g = env.prov.guests().into_iter().find(|g| g.guest.vmid == vmid).unwrap();
+    assert!(
+        report.importable.is_empty() && report.corrected.is_empty(),
+        "{report:?}"
+    );
+    assert!(
+        env.platform
+            .import_guest(
+                env.org,
+                ImportGuest {
+                    vmid,
+                    name: None,
+                    plan: env.plan.id
+                }
+            )
+            .await
+            .is_err()
+    );
+    let g = env
+        .prov
+        .guests()
+        .into_iter()
+        .find(|g| g.guest.vmid == vmid)
+        .unwrap();
     assert!(!g.is_managed());
 
     // Deleting the imported app forgets it and leaves the guest alone.
-    env.ok(env.platform.delete(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.delete(env.org, app.id).await.unwrap())
+        .await;
     assert!(env.prov.guests().iter().any(|g| g.guest.vmid == vmid));
 }
 
@@ -119,7 +162,11 @@ async fn managed_guests_without_a_record_are_adoptable() {
     assert_eq!(report.adoptable.len(), 1);
     assert_eq!(report.adoptable[0].app, Some(app.id));
     assert!(matches!(report.adoptable[0].workload, Workload::Guest(_)));
-    assert_eq!(env.prov.guests().len(), before, "the reconciler destroyed something");
+    assert_eq!(
+        env.prov.guests().len(),
+        before,
+        "the reconciler destroyed something"
+    );
 
     let adopted = env.platform.adopt(env.org, app.id).await.unwrap();
     assert_eq!(adopted.status, AppStatus::Running);
@@ -161,5 +208,8 @@ async fn reconcile_every_runs_until_shutdown() {
     }
     assert_eq!(env.app(a.id).await.status, AppStatus::Stopped);
     tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), h)
+        .await
+        .unwrap()
+        .unwrap();
 }

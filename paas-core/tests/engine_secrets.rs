@@ -19,25 +19,46 @@ async fn the_stored_record_holds_no_env_value_in_clear_text() {
         .platform
         .create_app(
             env.org,
-            NewApp::new("api", paas_core::model::Runtime::Container { image: "api:1".into() }, env.plan.id)
-                .env("DB_PASSWORD".parse().unwrap(), Secret::new(CLEAR)),
+            NewApp::new(
+                "api",
+                paas_core::model::Runtime::Container {
+                    image: "api:1".into(),
+                },
+                env.plan.id,
+            )
+            .env("DB_PASSWORD".parse().unwrap(), Secret::new(CLEAR)),
         )
         .await
         .unwrap();
     env.platform
-        .set_env(env.org, app.id, "API_KEY".parse().unwrap(), Secret::new("key-4471-clear"))
+        .set_env(
+            env.org,
+            app.id,
+            "API_KEY".parse().unwrap(),
+            Secret::new("key-4471-clear"),
+        )
         .await
         .unwrap();
-    env.ok(env.platform.deploy(env.org, app.id).await.unwrap()).await;
+    env.ok(env.platform.deploy(env.org, app.id).await.unwrap())
+        .await;
 
     // The memory store's record, serialised as a database would keep it.
     let raw = serde_json::to_string(&env.store.get_app(env.org, app.id).await.unwrap()).unwrap();
     assert!(raw.contains("DB_PASSWORD"), "the key names are kept");
-    assert!(!raw.contains(CLEAR) && !raw.contains("key-4471-clear"), "clear text in {raw}");
+    assert!(
+        !raw.contains(CLEAR) && !raw.contains("key-4471-clear"),
+        "clear text in {raw}"
+    );
     // Nor in what else the deploy wrote: releases, operations, events.
     for other in [
         serde_json::to_string(&env.store.list_releases(env.org, app.id).await.unwrap()).unwrap(),
-        serde_json::to_string(&env.store.list_operations(env.org, app.id, 100).await.unwrap()).unwrap(),
+        serde_json::to_string(
+            &env.store
+                .list_operations(env.org, app.id, 100)
+                .await
+                .unwrap(),
+        )
+        .unwrap(),
         serde_json::to_string(&env.events(app.id).await).unwrap(),
         format!("{:?}", env.app(app.id).await),
     ] {
@@ -45,8 +66,17 @@ async fn the_stored_record_holds_no_env_value_in_clear_text() {
     }
     // The deploy itself got the value.
     let spec = env.orch.spec("api").unwrap();
-    assert_eq!(spec.env.get(&"DB_PASSWORD".parse().unwrap()).unwrap().expose(), CLEAR);
-    assert_eq!(env.platform.env_keys(env.org, app.id).await.unwrap().len(), 2);
+    assert_eq!(
+        spec.env
+            .get(&"DB_PASSWORD".parse().unwrap())
+            .unwrap()
+            .expose(),
+        CLEAR
+    );
+    assert_eq!(
+        env.platform.env_keys(env.org, app.id).await.unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -54,12 +84,18 @@ async fn a_sealed_value_moved_to_another_app_does_not_open() {
     let env = Env::new().await;
     let a = env.container_app("a", "a:1").await;
     let b = env.container_app("b", "b:1").await;
-    let a = env.platform.set_env(env.org, a.id, "K".parse().unwrap(), Secret::new(CLEAR)).await.unwrap();
+    let a = env
+        .platform
+        .set_env(env.org, a.id, "K".parse().unwrap(), Secret::new(CLEAR))
+        .await
+        .unwrap();
     // Someone with database access copies A's ciphertext into B's record.
     let mut stolen = env.store.get_app(env.org, b.id).await.unwrap();
     stolen.env = a.env.clone();
     env.store.update_app(&stolen).await.unwrap();
-    let op = env.done(env.platform.deploy(env.org, b.id).await.unwrap()).await;
+    let op = env
+        .done(env.platform.deploy(env.org, b.id).await.unwrap())
+        .await;
     assert_eq!(op.state, OperationState::Failed);
     assert!(op.error.unwrap().contains("cannot be decrypted"));
     assert_eq!(env.app(b.id).await.status, AppStatus::Failed);
@@ -76,7 +112,12 @@ async fn the_platform_refuses_to_start_without_a_strong_key() {
     let err = base().build().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.message().contains("master key"));
-    for weak in ["00".repeat(32), "41".repeat(32), "abcd".into(), "0102030405".repeat(6) + "0102"] {
+    for weak in [
+        "00".repeat(32),
+        "41".repeat(32),
+        "abcd".into(),
+        "0102030405".repeat(6) + "0102",
+    ] {
         assert!(MasterKey::from_hex(&weak).is_err(), "{weak} accepted");
     }
     assert!(base().development_mode().build().is_ok());

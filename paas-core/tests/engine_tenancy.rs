@@ -5,9 +5,9 @@ mod engine_support;
 use engine_support::Env;
 use futures::FutureExt;
 use paas_core::ErrorKind;
+use paas_core::Result;
 use paas_core::model::{AppStatus, OperationState, Secret};
 use paas_core::ports::AppQuery;
-use paas_core::Result;
 
 fn not_found<T: std::fmt::Debug>(what: &str, r: Result<T>) {
     match r {
@@ -38,9 +38,16 @@ async fn org_b_cannot_see_or_touch_org_a_app() {
     not_found("events", p.events(b, id).await.map(|_| ()));
     not_found("env_keys", p.env_keys(b, id).await);
     not_found("set_env", p.set_env(b, id, key, Secret::new("x")).await);
-    not_found("unset_env", p.unset_env(b, id, &"TOKEN".parse().unwrap()).await);
+    not_found(
+        "unset_env",
+        p.unset_env(b, id, &"TOKEN".parse().unwrap()).await,
+    );
     not_found("add_domain", p.add_domain(b, id, domain).await);
-    not_found("remove_domain", p.remove_domain(b, id, &"shop.example.com".parse().unwrap()).await);
+    not_found(
+        "remove_domain",
+        p.remove_domain(b, id, &"shop.example.com".parse().unwrap())
+            .await,
+    );
     not_found("deploy", p.deploy(b, id).await);
     not_found("start", p.start(b, id).await);
     not_found("stop", p.stop(b, id).await);
@@ -54,7 +61,10 @@ async fn org_b_cannot_see_or_touch_org_a_app() {
     let listed = p.apps(b, &AppQuery::default()).await.unwrap();
     assert!(listed.items.is_empty());
     // An app in org B is invisible to org A as well.
-    assert_eq!(p.apps(a, &AppQuery::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        p.apps(a, &AppQuery::default()).await.unwrap().items.len(),
+        1
+    );
 
     // Nothing changed: no operation queued, no release made, the app as it was.
     assert!(p.wait(b, op).now_or_never().is_some());
@@ -74,7 +84,13 @@ async fn unknown_org_cannot_create_apps() {
         .platform
         .create_app(
             paas_core::model::OrgId::new(),
-            paas_core::NewApp::new("x", paas_core::model::Runtime::Container { image: "x:1".into() }, env.plan.id),
+            paas_core::NewApp::new(
+                "x",
+                paas_core::model::Runtime::Container {
+                    image: "x:1".into(),
+                },
+                env.plan.id,
+            ),
         )
         .await
         .unwrap_err();

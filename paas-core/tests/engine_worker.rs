@@ -5,7 +5,9 @@ mod engine_support;
 use async_trait::async_trait;
 use engine_support::Env;
 use paas_core::engine::{Platform, StepOutcome};
-use paas_core::memory::{FakeOrchestrator, FakeProvisioner, ManualClock, MemoryIdAllocator, MemoryStore, ProvisionerCall};
+use paas_core::memory::{
+    FakeOrchestrator, FakeProvisioner, ManualClock, MemoryIdAllocator, MemoryStore, ProvisionerCall,
+};
 use paas_core::model::{AppStatus, Node, OperationState};
 use paas_core::ports::{Guest, GuestRef, GuestSpec, Provisioner, StopMode};
 use paas_core::{MasterKey, Result};
@@ -87,7 +89,10 @@ async fn gated_env(lease: Duration) -> (Env, Gated) {
         .lease_duration(lease)
         .build()
         .unwrap();
-    (Env::finish(platform, store, ids, clock, fake, orch).await, gated)
+    (
+        Env::finish(platform, store, ids, clock, fake, orch).await,
+        gated,
+    )
 }
 
 #[tokio::test]
@@ -98,10 +103,20 @@ async fn a_dead_workers_operation_is_resumed_from_its_checkpoint() {
 
     // Worker A gets as far as starting the guest, then dies (its future is dropped).
     let a = env.platform.worker();
-    assert!(tokio::time::timeout(Duration::from_millis(200), a.step()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), a.step())
+            .await
+            .is_err()
+    );
     let stuck = env.op(op).await;
     assert_eq!(stuck.state, OperationState::Running);
-    assert!(stuck.checkpoint["done"].as_array().unwrap().iter().any(|s| s == "create-guest"));
+    assert!(
+        stuck.checkpoint["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "create-guest")
+    );
     assert_eq!(env.guests_of(app.id).await, 1);
 
     // While A's lease holds, nobody else takes the operation.
@@ -116,7 +131,11 @@ async fn a_dead_workers_operation_is_resumed_from_its_checkpoint() {
     let done = env.op(op).await;
     assert_eq!(done.state, OperationState::Succeeded);
     assert_eq!(done.attempts, 2);
-    assert_eq!(env.prov.calls(ProvisionerCall::Create), 1, "the resumed deploy created again");
+    assert_eq!(
+        env.prov.calls(ProvisionerCall::Create),
+        1,
+        "the resumed deploy created again"
+    );
     assert_eq!(env.guests_of(app.id).await, 1);
     assert_eq!(env.held_by(app.id).await, 2);
     assert_eq!(env.app(app.id).await.status, AppStatus::Running);
@@ -162,10 +181,16 @@ async fn heartbeats_keep_a_long_step_leased() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         env.clock.advance(Duration::from_millis(100));
         // Nobody else can take it while A heartbeats.
-        assert_eq!(env.platform.worker().step().await.unwrap(), StepOutcome::Idle);
+        assert_eq!(
+            env.platform.worker().step().await.unwrap(),
+            StepOutcome::Idle
+        );
     }
     gate.open();
-    assert!(matches!(running.await.unwrap().unwrap(), StepOutcome::Succeeded(_)));
+    assert!(matches!(
+        running.await.unwrap().unwrap(),
+        StepOutcome::Succeeded(_)
+    ));
     assert_eq!(env.op(op).await.attempts, 1);
 }
 
@@ -207,6 +232,7 @@ async fn many_workers_share_the_queue() {
         assert_eq!(env.app(app.id).await.status, AppStatus::Stopped);
         assert_eq!(env.guests_of(app.id).await, 1);
     }
-    let vmids: std::collections::HashSet<_> = env.prov.guests().iter().map(|g| g.guest.vmid).collect();
+    let vmids: std::collections::HashSet<_> =
+        env.prov.guests().iter().map(|g| g.guest.vmid).collect();
     assert_eq!(vmids.len(), 12);
 }

@@ -312,7 +312,8 @@ mod tests {
             let sealer = Sealer::new(MasterKey::generate());
             let (org, app) = (OrgId::new(), AppId::new());
             let sealed = sealer.seal(org, app, &key("V"), &Secret::new(v.clone())).unwrap();
-            proptest::prop_assert_eq!(sealer.open(org, app, &key("V"), &sealed).unwrap().expose(), v.as_str());
+            let opened = sealer.open(org, app, &key("V"), &sealed).unwrap();
+            proptest::prop_assert_eq!(opened.expose(), v.as_str());
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Shared set-up of the engine tests: a platform on the in-memory backends with a manual clock.
 #![allow(dead_code)]
 
+use paas_core::MasterKey;
 use paas_core::engine::{NewApp, NewPlan, Platform, RetryPolicy, owners};
-use paas_core::memory::{FakeOrchestrator, FakeProvisioner, ManualClock, MemoryIdAllocator, MemoryStore};
+use paas_core::memory::{
+    FakeOrchestrator, FakeProvisioner, ManualClock, MemoryIdAllocator, MemoryStore,
+};
 use paas_core::model::{
     AppId, Application, Money, Operation, OperationId, OperationState, OrgId, Plan, Runtime,
 };
 use paas_core::ports::{IdAllocator, POOL_PUBLIC_PORT, POOL_VMID, Provisioner, Store, app_tag};
-use paas_core::MasterKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,15 +71,35 @@ impl Env {
     ) -> Env {
         let org = platform.create_org("Acme Corp").await.unwrap().id;
         let plan = platform
-            .create_plan(NewPlan::new("small", 1, 512, 8, Money::from_micros(10_000)).max_replicas(3))
+            .create_plan(
+                NewPlan::new("small", 1, 512, 8, Money::from_micros(10_000)).max_replicas(3),
+            )
             .await
             .unwrap();
-        Env { platform, store, ids, clock, prov, orch, org, plan }
+        Env {
+            platform,
+            store,
+            ids,
+            clock,
+            prov,
+            orch,
+            org,
+            plan,
+        }
     }
 
     pub async fn lxc_app(&self, name: &str) -> Application {
         self.platform
-            .create_app(self.org, NewApp::new(name, Runtime::Lxc { template: TEMPLATE.into() }, self.plan.id))
+            .create_app(
+                self.org,
+                NewApp::new(
+                    name,
+                    Runtime::Lxc {
+                        template: TEMPLATE.into(),
+                    },
+                    self.plan.id,
+                ),
+            )
             .await
             .unwrap()
     }
@@ -86,7 +108,13 @@ impl Env {
         self.platform
             .create_app(
                 self.org,
-                NewApp::new(name, Runtime::Container { image: image.into() }, self.plan.id),
+                NewApp::new(
+                    name,
+                    Runtime::Container {
+                        image: image.into(),
+                    },
+                    self.plan.id,
+                ),
             )
             .await
             .unwrap()
@@ -122,19 +150,33 @@ impl Env {
 
     pub async fn ok(&self, op: OperationId) -> Operation {
         let op = self.done(op).await;
-        assert_eq!(op.state, OperationState::Succeeded, "operation failed: {:?}", op.error);
+        assert_eq!(
+            op.state,
+            OperationState::Succeeded,
+            "operation failed: {:?}",
+            op.error
+        );
         op
     }
 
     /// Every event of `app` so far.
     pub async fn events(&self, app: AppId) -> Vec<paas_core::model::Event> {
-        self.store.list_events(self.org, app, 0, 1000).await.unwrap()
+        self.store
+            .list_events(self.org, app, 0, 1000)
+            .await
+            .unwrap()
     }
 
     /// Guests on the cluster tagged for `app`.
     pub async fn guests_of(&self, app: AppId) -> usize {
         let tag = app_tag(app);
-        self.prov.list().await.unwrap().iter().filter(|g| g.tags.contains(&tag)).count()
+        self.prov
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|g| g.tags.contains(&tag))
+            .count()
     }
 
     /// VMIDs and ports held for `app`.
@@ -146,7 +188,11 @@ impl Env {
     /// Nothing of `app` left anywhere: no guest, no service, no VMID, no port.
     pub async fn assert_nothing_left(&self, app: &Application) {
         assert_eq!(self.guests_of(app.id).await, 0, "a guest was left behind");
-        assert_eq!(self.held_by(app.id).await, 0, "a VMID or port was left allocated");
+        assert_eq!(
+            self.held_by(app.id).await,
+            0,
+            "a VMID or port was left allocated"
+        );
         assert!(
             self.orch.services().iter().all(|s| s.app != Some(app.id)),
             "a service was left behind"

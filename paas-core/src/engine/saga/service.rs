@@ -37,10 +37,7 @@ pub(super) async fn deploy(
             replicas: release.replicas,
             cpu_millis: plan.cpu.saturating_mul(1000),
             memory_mb: plan.memory_mb,
-            health_check: app
-                .health_check
-                .clone()
-                .unwrap_or_default(),
+            health_check: app.health_check.clone().unwrap_or_default(),
             listen_port: app.listen_port,
             domains: app
                 .domains
