@@ -77,12 +77,12 @@ impl Store for BrokenStore {
         self.inner.get_app(org, id).await
     }
     async fn update_app(&self, app: &Application) -> Result<Application> {
-        if let Break::UpdateIgnoresVersion = self.broken {
-            if let Ok(stored) = self.inner.get_app(app.org, app.id).await {
-                let mut forced = app.clone();
-                forced.version = stored.version;
-                return self.inner.update_app(&forced).await;
-            }
+        if let Break::UpdateIgnoresVersion = self.broken
+            && let Ok(stored) = self.inner.get_app(app.org, app.id).await
+        {
+            let mut forced = app.clone();
+            forced.version = stored.version;
+            return self.inner.update_app(&forced).await;
         }
         self.inner.update_app(app).await
     }

@@ -170,12 +170,12 @@ impl IdAllocator for MemoryIdAllocator {
     async fn release(&self, pool: &str, value: u64) -> Result<()> {
         let mut state = self.lock();
         let p = state.pool_mut(pool)?;
-        if let Some(holder) = p.used.remove(&value) {
-            if let Some(held) = state.owners.get_mut(&holder.owner) {
-                held.remove(pool);
-                if held.is_empty() {
-                    state.owners.remove(&holder.owner);
-                }
+        if let Some(holder) = p.used.remove(&value)
+            && let Some(held) = state.owners.get_mut(&holder.owner)
+        {
+            held.remove(pool);
+            if held.is_empty() {
+                state.owners.remove(&holder.owner);
             }
         }
         Ok(())
@@ -188,10 +188,10 @@ impl IdAllocator for MemoryIdAllocator {
         };
         let mut freed = 0;
         for (pool, value) in held {
-            if let Some(p) = state.pools.get_mut(&pool) {
-                if p.used.remove(&value).is_some() {
-                    freed += 1;
-                }
+            if let Some(p) = state.pools.get_mut(&pool)
+                && p.used.remove(&value).is_some()
+            {
+                freed += 1;
             }
         }
         Ok(freed)

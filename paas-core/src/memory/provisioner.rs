@@ -674,13 +674,13 @@ mod faults {
             if let Some(error) = self.queued.get_mut(&call).and_then(VecDeque::pop_front) {
                 return Err(error);
             }
-            if let Some((rng, rate)) = &mut self.random {
-                if rng.random_bool(*rate) {
-                    return Err(Error::unavailable(format!(
-                        "injected transient failure of {call:?} (seeded fault rate); retry"
-                    ))
-                    .with_backend(backend));
-                }
+            if let Some((rng, rate)) = &mut self.random
+                && rng.random_bool(*rate)
+            {
+                return Err(Error::unavailable(format!(
+                    "injected transient failure of {call:?} (seeded fault rate); retry"
+                ))
+                .with_backend(backend));
             }
             Ok(())
         }

@@ -14,7 +14,7 @@
 //!
 //! A backend's test then reads:
 //!
-//! ```ignore
+//! ```
 //! # async fn demo() {
 //! use paas_core::memory::MemoryStore;
 //! use paas_core::ports::Store;

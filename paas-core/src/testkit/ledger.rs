@@ -248,7 +248,7 @@ pub async fn transfer_moves_money(ledger: &dyn Ledger) -> CheckResult {
     let t = b.transfer(x, y, 700);
     ensure_eq!(
         C,
-        post(ledger, C, &[t.clone()]).await?,
+        post(ledger, C, std::slice::from_ref(&t)).await?,
         vec![Ok(Posted::Created)],
         "outcome"
     );
@@ -287,10 +287,10 @@ pub async fn reposting_same_id_changes_nothing(ledger: &dyn Ledger) -> CheckResu
         b.account(ledger, C, false, 0).await?,
     );
     let t = b.transfer(x, y, 100);
-    post(ledger, C, &[t.clone()]).await?;
+    post(ledger, C, std::slice::from_ref(&t)).await?;
     ensure_eq!(
         C,
-        post(ledger, C, &[t.clone()]).await?,
+        post(ledger, C, std::slice::from_ref(&t)).await?,
         vec![Ok(Posted::Exists)],
         "posting again"
     );
@@ -327,7 +327,7 @@ pub async fn same_id_with_other_content_is_rejected(ledger: &dyn Ledger) -> Chec
         b.account(ledger, C, false, 0).await?,
     );
     let t = b.transfer(x, y, 100);
-    post(ledger, C, &[t.clone()]).await?;
+    post(ledger, C, std::slice::from_ref(&t)).await?;
     let variants = [
         Transfer {
             amount: m(101),
@@ -351,7 +351,7 @@ pub async fn same_id_with_other_content_is_rejected(ledger: &dyn Ledger) -> Chec
         },
     ];
     for v in variants {
-        let out = post(ledger, C, &[v.clone()]).await?;
+        let out = post(ledger, C, std::slice::from_ref(&v)).await?;
         ensure_eq!(
             C,
             out,

@@ -115,8 +115,14 @@ impl<'a> Made<'a> {
         for g in &self.guests {
             let mut last = None;
             for _ in 0..3 {
+                // NotFound is the destroy check's business; here only a guest left behind
+                // counts.
                 match self.p.destroy(g).await {
                     Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.is_not_found() => {
                         last = None;
                         break;
                     }

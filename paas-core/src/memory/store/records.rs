@@ -192,10 +192,10 @@ impl Records {
             Some(org) => {
                 if let Some(ids) = self.apps_by_org.get(&org) {
                     for id in ids.range((lower, std::ops::Bound::Unbounded)) {
-                        if let Some(app) = self.apps.get(id) {
-                            if !take(app) {
-                                break;
-                            }
+                        if let Some(app) = self.apps.get(id)
+                            && !take(app)
+                        {
+                            break;
                         }
                     }
                 }
