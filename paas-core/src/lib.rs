@@ -15,6 +15,9 @@ pub mod error;
 pub mod model;
 pub mod ports;
 
+#[cfg(feature = "_sql")]
+pub mod sql;
+
 #[cfg(feature = "memory")]
 pub mod memory;
 
