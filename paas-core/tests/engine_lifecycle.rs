@@ -321,3 +321,43 @@ async fn wait_returns_the_finished_operation() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_restart_that_cannot_start_again_records_what_the_guest_is() {
+    let env = Env::new().await;
+    let app = running_lxc(&env, "shop").await;
+    env.prov.fail_next(
+        ProvisionerCall::Start,
+        paas_core::Error::backend_error("rootfs is corrupt").retryable(false),
+    );
+    let op = env
+        .done(env.platform.restart(env.org, app.id).await.unwrap())
+        .await;
+    assert_eq!(op.state, OperationState::Failed);
+    let a = env.app(app.id).await;
+    assert_eq!(
+        a.status,
+        AppStatus::Stopped,
+        "the record says running but the guest is stopped"
+    );
+    assert_eq!(guest_state(&env, &a), GuestState::Stopped);
+    assert!(a.status_reason.unwrap().contains("restart failed: "));
+}
+
+#[tokio::test]
+async fn a_delete_retries_transient_failures_past_the_attempt_limit() {
+    let env = Env::new().await;
+    let app = running_lxc(&env, "shop").await;
+    for _ in 0..5 {
+        env.prov.fail_next(
+            ProvisionerCall::Destroy,
+            paas_core::Error::unavailable("locked"),
+        );
+    }
+    let op = env
+        .done(env.platform.delete(env.org, app.id).await.unwrap())
+        .await;
+    assert_eq!(op.state, OperationState::Succeeded);
+    assert_eq!(op.attempts, 6);
+    env.assert_nothing_left(&env.app(app.id).await).await;
+}

@@ -2,7 +2,7 @@
 
 use super::platform::Platform;
 use super::saga::{Done, Run};
-use crate::model::{EventLevel, Operation};
+use crate::model::{EventLevel, Operation, OperationKind};
 use crate::{Error, Result};
 use futures::FutureExt;
 use std::future::Future;
@@ -200,7 +200,13 @@ impl Worker {
         }
         let policy = p.tunables().retry;
         let attempts = op.attempts.max(1);
-        if run.progress.compensating.is_none() && err.is_retryable() && attempts < policy.attempts {
+        // A delete is the user's last word about an app: retryable failures never end it.
+        let limit = if op.kind == OperationKind::Delete {
+            u32::MAX
+        } else {
+            policy.attempts
+        };
+        if run.progress.compensating.is_none() && err.is_retryable() && attempts < limit {
             let delay = policy.backoff(attempts);
             let at = p.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             p.store()

@@ -2,7 +2,7 @@
 
 use super::{Done, Run, guest_of, service_of};
 use crate::model::{AppStatus, Application, OperationKind, OperationState};
-use crate::ports::{GuestRef, StopMode};
+use crate::ports::{GuestRef, GuestState, StopMode};
 use crate::{Error, Result};
 
 fn need_guest(app: &Application) -> Result<GuestRef> {
@@ -170,18 +170,55 @@ pub(super) async fn resume(run: &mut Run, app: Application) -> Result<Done> {
 }
 
 pub(super) async fn compensate(run: &mut Run, reason: &str) -> Result<()> {
-    // Nothing was created, so nothing to undo: the app keeps its status (the reconciler
-    // corrects it if the backend now says otherwise) and the reason tells what failed.
+    // Nothing was created, so nothing to undo. A step may have half-happened (a restart that
+    // stopped but could not start again), so the status is set to what the backend reports;
+    // if the backend cannot say, the undo fails and is retried.
     if !run.progress.admitted {
         return Ok(());
     }
+    let app = run.app().await?;
+    let observed = observed_status(run, &app).await?;
     let what = run.op.kind.name();
     let reason = reason.to_owned();
     run.platform
         .modify_app(run.org(), run.app_id(), |a| {
+            if let Some(to) = observed
+                && matches!(a.status, AppStatus::Running | AppStatus::Stopped)
+                && a.status.can_become(to)
+            {
+                a.status = to;
+            }
             a.status_reason = Some(format!("{what} failed: {reason}"));
             Ok(())
         })
         .await
         .map(|_| ())
+}
+
+/// Running or Stopped as the backend reports the app's workload; `None` if it has none.
+async fn observed_status(run: &Run, app: &Application) -> Result<Option<AppStatus>> {
+    if app.runtime.is_proxmox() {
+        let Some(g) = guest_of(app) else {
+            return Ok(None);
+        };
+        match run.platform.provisioner()?.status(&g).await {
+            Ok(guest) => Ok(match guest.state {
+                GuestState::Running => Some(AppStatus::Running),
+                GuestState::Stopped => Some(AppStatus::Stopped),
+                GuestState::Unknown => None,
+            }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    } else {
+        if app.placement.is_none() {
+            return Ok(None);
+        }
+        match run.platform.orchestrator()?.status(&service_of(app)).await {
+            Ok(s) if s.replicas_desired == 0 => Ok(Some(AppStatus::Stopped)),
+            Ok(_) => Ok(Some(AppStatus::Running)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
