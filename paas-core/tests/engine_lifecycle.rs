@@ -361,3 +361,18 @@ async fn a_delete_retries_transient_failures_past_the_attempt_limit() {
     assert_eq!(op.attempts, 6);
     env.assert_nothing_left(&env.app(app.id).await).await;
 }
+
+#[tokio::test]
+async fn a_delete_tries_a_failed_destroy_task_again() {
+    let env = Env::new().await;
+    let app = running_lxc(&env, "shop").await;
+    env.prov.fail_next(
+        ProvisionerCall::Destroy,
+        paas_core::Error::backend_error("vzdestroy failed: cfs lock").retryable(false),
+    );
+    let op = env
+        .done(env.platform.delete(env.org, app.id).await.unwrap())
+        .await;
+    assert_eq!(op.state, OperationState::Succeeded);
+    assert_eq!(env.app(app.id).await.status, AppStatus::Deleted);
+}

@@ -3,7 +3,7 @@
 use super::platform::Platform;
 use super::saga::{Done, Run};
 use crate::model::{EventLevel, Operation, OperationKind};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 use futures::FutureExt;
 use std::future::Future;
 use std::sync::Arc;
@@ -200,13 +200,15 @@ impl Worker {
         }
         let policy = p.tunables().retry;
         let attempts = op.attempts.max(1);
-        // A delete is the user's last word about an app: retryable failures never end it.
-        let limit = if op.kind == OperationKind::Delete {
-            u32::MAX
+        // A delete is the user's last word about an app: retryable failures never end it, and
+        // a backend's own failure (a destroy task that failed) is tried again like a
+        // retryable one before the delete gives up.
+        let again = if op.kind == OperationKind::Delete {
+            err.is_retryable() || (err.kind() == ErrorKind::Backend && attempts < policy.attempts)
         } else {
-            policy.attempts
+            err.is_retryable() && attempts < policy.attempts
         };
-        if run.progress.compensating.is_none() && err.is_retryable() && attempts < limit {
+        if run.progress.compensating.is_none() && again {
             let delay = policy.backoff(attempts);
             let at = p.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             p.store()

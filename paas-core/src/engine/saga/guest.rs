@@ -247,13 +247,13 @@ pub(super) async fn remove_if_ours(
     match prov.status(guest).await {
         Ok(g) if g.tags.iter().any(|t| *t == app_tag(app.id)) => {
             prov.destroy(guest).await?;
-            Ok(format!("destroyed previous guest {}", guest.vmid))
+            Ok(format!("destroyed guest {}", guest.vmid))
         }
         Ok(_) => Ok(format!(
             "left guest {} in place: the platform did not create it (imported)",
             guest.vmid
         )),
-        Err(e) if e.is_not_found() => Ok(format!("previous guest {} was already gone", guest.vmid)),
+        Err(e) if e.is_not_found() => Ok(format!("guest {} was already gone", guest.vmid)),
         Err(e) => Err(e),
     }
 }
