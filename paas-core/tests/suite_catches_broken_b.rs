@@ -63,12 +63,12 @@ impl Ledger for BrokenLedger {
         let mut batch = transfers.to_vec();
         if let LedgerBug::RepostPostsAgain = self.bug {
             for t in &mut batch {
-                if let Some(existing) = self.inner.transfer(t.id).await? {
-                    if existing.same_content(t) {
-                        // Under a fresh id the inner ledger posts it a second time.
-                        let n = self.reposts.fetch_add(1, Ordering::Relaxed) + 1;
-                        t.id = TransferId(t.id.0 ^ (u128::from(n) << 100));
-                    }
+                if let Some(existing) = self.inner.transfer(t.id).await?
+                    && existing.same_content(t)
+                {
+                    // Under a fresh id the inner ledger posts it a second time.
+                    let n = self.reposts.fetch_add(1, Ordering::Relaxed) + 1;
+                    t.id = TransferId(t.id.0 ^ (u128::from(n) << 100));
                 }
             }
         }

@@ -129,7 +129,9 @@ impl FromStr for Money {
         } else {
             units.parse().map_err(|_| bad("too large"))?
         };
-        let frac_micros: i64 = format!("{frac:0<6}").parse().map_err(|_| bad("bad decimals"))?;
+        let frac_micros: i64 = format!("{frac:0<6}")
+            .parse()
+            .map_err(|_| bad("bad decimals"))?;
         let micros = units
             .checked_mul(SCALE)
             .and_then(|m| m.checked_add(frac_micros))
