@@ -10,6 +10,7 @@
 //!
 //! Nothing here knows about HTTP, Docker or Proxmox: the adapter crates translate.
 
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod ports;
@@ -23,4 +24,5 @@ pub mod memory;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use engine::{MasterKey, NewApp, NewPlan, Platform, ReconcileReport, Worker};
 pub use error::{Error, ErrorKind, Result};
