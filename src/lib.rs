@@ -15,7 +15,10 @@
 //! | `swarm` | [`swarm`]: the Docker Swarm Orchestrator |
 //! | `billing` (default) | [`billing`]: the SQL ledger, hourly metering, wallets |
 
-pub use paas_core::{Error, ErrorKind, Result, error, model, ports};
+pub use paas_core::{
+    Error, ErrorKind, MasterKey, NewApp, NewPlan, Platform, ReconcileReport, Result, Worker,
+    engine, error, model, ports,
+};
 
 #[cfg(feature = "memory")]
 pub use paas_core::memory;

@@ -152,6 +152,20 @@ pub trait Store: Send + Sync + Debug + 'static {
         worker: &str,
         checkpoint: &serde_json::Value,
     ) -> Result<()>;
+    /// Saves progress of a leased operation and appends the event describing that step, as one
+    /// write where the backend can (the engine does this after every step, so it is the hot
+    /// path of a deploy). Same lease rule as [`Store::checkpoint`]: when the lease is lost,
+    /// `Conflict` and nothing is written.
+    async fn checkpoint_with_event(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        self.checkpoint(id, worker, checkpoint).await?;
+        self.append_event(event).await
+    }
     /// Finishes a leased operation successfully.
     async fn complete(&self, id: OperationId, worker: &str, now: Timestamp) -> Result<()>;
     /// Puts a leased operation back in the queue, due at `at`, recording `error`.
