@@ -276,6 +276,10 @@ impl Store for MemoryStore {
         self.lock().records.record_usage(usage)
     }
 
+    async fn record_usages(&self, usages: &[UsageRecord]) -> Result<u64> {
+        self.lock().records.record_usages(usages)
+    }
+
     async fn list_usage(
         &self,
         org: OrgId,

@@ -313,6 +313,25 @@ impl Records {
         Ok(true)
     }
 
+    /// All or nothing: every row's app is checked before any is recorded.
+    pub(super) fn record_usages(&mut self, usages: &[UsageRecord]) -> Result<u64> {
+        for usage in usages {
+            self.app(usage.org, usage.app).map_err(|e| {
+                e.context(format!(
+                    "recording {} usage record(s); nothing of the batch was recorded",
+                    usages.len()
+                ))
+            })?;
+        }
+        let mut new = 0;
+        for usage in usages {
+            if self.record_usage(usage)? {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
     pub(super) fn list_usage(
         &self,
         org: OrgId,

@@ -3,6 +3,7 @@
 mod id_allocator;
 mod queue;
 mod store;
+mod usage;
 
 pub use id_allocator::PgIdAllocator;
 

@@ -536,6 +536,12 @@ impl Store for SqliteStore {
         }
     }
 
+    /// All or nothing: one statement (Postgres) or one transaction (SQLite); a row naming
+    /// another organisation's app fails the whole batch with `NotFound`.
+    async fn record_usages(&self, usages: &[UsageRecord]) -> Result<u64> {
+        self.insert_usages(usages).await
+    }
+
     async fn list_usage(
         &self,
         org: OrgId,

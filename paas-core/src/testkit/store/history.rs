@@ -2,8 +2,9 @@
 
 use super::{at, event, usage, world};
 use crate::model::{Event, Money};
+use crate::ErrorKind;
 use crate::ports::Store;
-use crate::testkit::check::{CheckResult, OrFail};
+use crate::testkit::check::{CheckResult, OrFail, expect_err};
 use crate::{ensure, ensure_eq};
 
 fn seqs(events: &[Event]) -> Vec<u64> {
@@ -227,6 +228,78 @@ pub async fn list_usage_filters_range_and_org(store: &dyn Store) -> CheckResult 
         got,
         expected,
         "usage of hours 1 and 2 (this organisation, by hour then app)"
+    );
+    Ok(())
+}
+
+/// `record_usages` follows `record_usage`'s rules per row and returns how many rows were new:
+/// an (app, hour) already recorded, or repeated within the batch, is kept as first written. A
+/// batch with a row for another organisation's app is `NotFound` and records nothing.
+pub async fn record_usages_is_idempotent_counted_and_scoped(store: &dyn Store) -> CheckResult {
+    const C: &str = "record_usages_is_idempotent_counted_and_scoped";
+    let w = world(store, C).await?;
+    let a = w.app(store, C, "shop").await?;
+    let b = w.app(store, C, "blog").await?;
+    let c = w.app_of(store, C, w.other.id, "wiki").await?;
+    ensure_eq!(
+        C,
+        store.record_usages(&[]).await.or_fail(C, "empty batch")?,
+        0,
+        "rows recorded by an empty batch"
+    );
+    // Apps of two organisations in one batch: billing writes a whole hour at once.
+    let first = [usage(&a, 0), usage(&b, 0), usage(&a, 1), usage(&c, 0)];
+    ensure_eq!(
+        C,
+        store
+            .record_usages(&first)
+            .await
+            .or_fail(C, "first batch")?,
+        4,
+        "new rows of the first batch"
+    );
+    let mut changed = usage(&a, 0);
+    changed.amount = Money::from_micros(99);
+    changed.transfer_id = "f".repeat(32);
+    let again = [changed, usage(&b, 0), usage(&a, 2), usage(&a, 2)];
+    ensure_eq!(
+        C,
+        store
+            .record_usages(&again)
+            .await
+            .or_fail(C, "second batch")?,
+        1,
+        "new rows of a batch repeating two recorded hours and one of its own"
+    );
+    let mut foreign = usage(&a, 5);
+    foreign.org = w.other.id;
+    let mixed = [usage(&a, 4), foreign, usage(&b, 4)];
+    expect_err(
+        C,
+        "record_usages with a row for another organisation's app",
+        store.record_usages(&mixed).await,
+        ErrorKind::NotFound,
+    )?;
+    let mut expected = vec![usage(&a, 0), usage(&b, 0)];
+    expected.sort_by_key(|u| u.app);
+    expected.extend([usage(&a, 1), usage(&a, 2)]);
+    ensure_eq!(
+        C,
+        store
+            .list_usage(a.org, at(0), at(10 * 3600))
+            .await
+            .or_fail(C, "list_usage")?,
+        expected,
+        "the organisation's usage: first writes kept, nothing of the refused batch"
+    );
+    ensure_eq!(
+        C,
+        store
+            .list_usage(w.other.id, at(0), at(10 * 3600))
+            .await
+            .or_fail(C, "list_usage other")?,
+        vec![usage(&c, 0)],
+        "the other organisation's usage"
     );
     Ok(())
 }

@@ -100,6 +100,7 @@ where
         list_events_after_and_limit,
         usage_is_recorded_once_per_app_hour,
         list_usage_filters_range_and_org,
+        record_usages_is_idempotent_counted_and_scoped,
     );
     r.finish()
 }
