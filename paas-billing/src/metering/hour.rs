@@ -243,11 +243,10 @@ impl Biller {
                 transfer_id: charge.transfer.id.to_hex(),
             });
         }
-        let store = &self.store;
-        futures::stream::iter(usage)
-            .map(|u| async move { store.record_usage(&u).await })
-            .buffer_unordered(super::CONCURRENCY)
-            .try_collect::<Vec<bool>>()
+        // One batch write; the usage of an hour charged by an earlier run is recorded again
+        // here, which the store skips, so a crash between posting and recording loses nothing.
+        self.store
+            .record_usages(&usage)
             .await
             .map_err(|e| e.context("recording usage of charged apps"))?;
         Ok(())
