@@ -1,8 +1,8 @@
 //! Checks of events (gap-free sequence per app) and usage (once per app and hour).
 
 use super::{at, event, usage, world};
-use crate::model::{Event, Money};
 use crate::ErrorKind;
+use crate::model::{Event, Money};
 use crate::ports::Store;
 use crate::testkit::check::{CheckResult, OrFail, expect_err};
 use crate::{ensure, ensure_eq};
