@@ -1,21 +1,19 @@
 //! The quickstart: a whole platform in one process, on the embedded defaults.
 //!
-//! A SQLite file for the records, the built-in Proxmox VE simulator for the cluster, and one
-//! in-process worker. It creates an organisation and a plan, tops up the wallet, deploys an
-//! LXC app while showing the deploy's events as they happen, then stops, restarts, redeploys
-//! and deletes it, printing the state at each stage.
+//! A SQLite file for the records and the wallets' ledger, the built-in Proxmox VE simulator for
+//! the cluster, and one in-process worker. It creates an organisation and a plan, tops up the
+//! wallet, deploys an LXC app while showing the deploy's events as they happen, bills the
+//! hour, then stops, restarts, redeploys and deletes it, printing the state at each stage.
 //!
 //! ```text
 //! cargo run --example quickstart
 //! ```
 
 use futures::StreamExt;
-use paas::model::{
-    AppId, Application, Money, OperationId, OrgId, Placement, Runtime, Secret, Timestamp,
-};
-use paas::ports::{Account, AccountFlags, AccountId, Ledger, Pools, Transfer, TransferId};
+use paas::billing::{Biller, Policy, SqlLedger};
+use paas::model::{AppId, Application, Money, OperationId, OrgId, Placement, Runtime, Secret};
+use paas::ports::{Clock, Pools, SystemClock};
 use paas_core::engine::{MasterKey, NewApp, NewPlan, Platform};
-use paas_core::memory::MemoryLedger;
 use paas_core::sql::SqliteStore;
 use paas_proxmox::client::{ProxmoxClient, ProxmoxConfig};
 use paas_proxmox::provisioner::ProxmoxProvisioner;
@@ -69,6 +67,16 @@ async fn main() -> Res<()> {
         sim.http_url()
     );
 
+    // Billing: the wallets' ledger lives in the same SQLite file as the records. Charged in
+    // arrears: each hour after it ran; apps are suspended when a wallet reaches zero.
+    let ledger = SqlLedger::sqlite(store.pool().clone()).await?;
+    let biller = Biller::new(
+        Arc::new(store.clone()),
+        Arc::new(ledger),
+        Arc::new(SystemClock),
+        Policy::InArrears,
+    );
+
     // 2. An organisation, a plan and a wallet with money in it.
     let org = platform.create_org("Acme Hosting").await?;
     let plan = platform
@@ -78,8 +86,11 @@ async fn main() -> Res<()> {
         "organisation '{}' ({}), plan '{}' at {}/hour",
         org.name, org.slug, plan.name, plan.price_per_hour
     );
-    let balance = top_up(org.id, "25.00".parse()?, now()).await?;
-    println!("wallet topped up: balance {balance}");
+    // The payment reference makes the top-up idempotent: the same payment twice credits once.
+    let top_up = biller
+        .top_up(org.id, "25.00".parse()?, "quickstart-payment-1")
+        .await?;
+    println!("wallet topped up: balance {}", top_up.balance);
 
     // 3. An LXC app, deployed while its events stream in.
     let app = platform
@@ -103,6 +114,17 @@ async fn main() -> Res<()> {
     let op = platform.deploy(org.id, app.id).await?;
     seen = follow(&platform, org.id, app.id, op, seen, "deploy").await?;
     show(&platform, org.id, app.id, "deployed").await?;
+
+    // Billing runs once an hour (a cron job or a loop in the control plane); here, once now:
+    // the running app is charged plan price x replicas for the current hour. Running it again
+    // charges nothing twice.
+    let report = biller.bill_hour(SystemClock.now()).await?;
+    println!(
+        "billed the hour: {} app(s) charged {}; wallet balance {}",
+        report.charged,
+        report.amount,
+        biller.wallet_balance(org.id).await?
+    );
 
     // 4. Stop, restart, redeploy with a changed env, delete.
     let op = platform.stop(org.id, app.id).await?;
@@ -160,53 +182,6 @@ async fn main() -> Res<()> {
     let _ = std::fs::remove_file(&db_path);
     println!("done in {:.1?}", started.elapsed());
     Ok(())
-}
-
-/// Now, as the model's timestamp (chrono's `DateTime<Utc>`).
-fn now() -> Timestamp {
-    std::time::SystemTime::now().into()
-}
-
-/// Credits `amount` to the organisation's prepaid wallet (a ledger transfer from the cash
-/// account), and returns the new balance.
-async fn top_up(org: OrgId, amount: Money, at: Timestamp) -> Res<Money> {
-    let ledger = MemoryLedger::default();
-    let wallet = AccountId::derive(&[b"paas-billing/wallet", org.as_uuid().as_bytes()]);
-    let cash = AccountId::derive(&[b"paas-billing/cash"]);
-    ledger
-        .create_account(&Account {
-            id: wallet,
-            code: 1,
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: true,
-            },
-            credit_limit: Money::ZERO,
-        })
-        .await?;
-    ledger
-        .create_account(&Account {
-            id: cash,
-            code: 3,
-            flags: AccountFlags::default(),
-            credit_limit: Money::ZERO,
-        })
-        .await?;
-    let outcome = ledger
-        .post(&[Transfer {
-            id: TransferId::derive(&[b"quickstart top-up", org.as_uuid().as_bytes()]),
-            debit_account: cash,
-            credit_account: wallet,
-            amount,
-            code: 1,
-            memo: "quickstart top-up".into(),
-            at,
-            linked: false,
-        }])
-        .await?;
-    if let Some(Err(rejected)) = outcome.first() {
-        return Err(format!("top-up refused: {rejected}").into());
-    }
-    Ok(ledger.balance(wallet).await?.net())
 }
 
 /// Prints the operation's events as they happen (a progress display) until it finishes;
