@@ -265,9 +265,34 @@ impl SwarmOrchestrator {
                 .is_some_and(|s| s == name);
             if ours {
                 network::remove(&self.docker, &net).await?;
+                // The node keeps its copy of an overlay until its last container left it.
+                if network::inspect(&self.docker, &net).await?.is_some() {
+                    return Err(Error::unavailable(format!(
+                        "network '{net}' is still attached on this node"
+                    ))
+                    .with_backend(BACKEND));
+                }
             }
         }
         secrets::remove_all(&self.docker, name).await
+    }
+
+    /// The service's containers still running on this node.
+    async fn local_containers(&self, name: &str) -> Result<usize> {
+        let label = format!("com.docker.swarm.service.name={name}");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let containers = self
+            .docker
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| {
+                map_docker_error(e, format!("listing the containers of service '{name}'"))
+            })?;
+        Ok(containers.len())
     }
 }
 
@@ -567,10 +592,19 @@ impl Orchestrator for SwarmOrchestrator {
                 }
             }
         }
-        // The engine lets go of the network and secrets once the containers are gone.
+        // The engine lets go of the network and secrets once the containers are gone: wait
+        // for them (on this node; other nodes stop theirs alike), then clean up.
         let until = tokio::time::Instant::now() + self.config.remove_timeout;
         loop {
-            match self.remove_leftovers(name).await {
+            let step = match self.local_containers(name).await {
+                Ok(0) => self.remove_leftovers(name).await,
+                Ok(n) => Err(
+                    Error::unavailable(format!("{n} containers are still stopping"))
+                        .with_backend(BACKEND),
+                ),
+                Err(e) => Err(e),
+            };
+            match step {
                 Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() < until => {
                     tracing::debug!(service = name, error = %e, "waiting for the engine to release the network and secrets");
@@ -579,8 +613,8 @@ impl Orchestrator for SwarmOrchestrator {
                 Err(e) => {
                     return Err(e
                         .context(format!(
-                            "{doing}: the service is gone but its network or secrets are still \
-                             in use after {:?}; retry the remove",
+                            "{doing}: the service is gone but its containers, network or \
+                             secrets were still there after {:?}; retry the remove",
                             self.config.remove_timeout
                         ))
                         .retryable(true));
