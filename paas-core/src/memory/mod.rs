@@ -12,6 +12,8 @@ mod store;
 pub use clock::ManualClock;
 pub use id_allocator::MemoryIdAllocator;
 pub use ledger::MemoryLedger;
-pub use orchestrator::FakeOrchestrator;
-pub use provisioner::FakeProvisioner;
+pub use orchestrator::{FakeOrchestrator, FakeOrchestratorBuilder, OrchestratorCall};
+pub use provisioner::{
+    DEFAULT_NODE_CAPACITY, FakeProvisioner, FakeProvisionerBuilder, ProvisionerCall,
+};
 pub use store::MemoryStore;

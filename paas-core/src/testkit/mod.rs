@@ -3,6 +3,7 @@
 //! Swarm adapter on the real engine). A behaviour difference between two implementations is a
 //! bug in one of them.
 
+pub mod check;
 pub mod id_allocator;
 pub mod ledger;
 pub mod orchestrator;

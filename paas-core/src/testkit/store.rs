@@ -1,1 +1,0 @@
-//! Conformance suite for the store port (to be written).
