@@ -478,6 +478,8 @@ async fn services_the_platform_did_not_create_are_left_alone() {
         .args([
             "service", "create", "--detach", "--quiet", "--name", &name, WEB_1,
         ])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
