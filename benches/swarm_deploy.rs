@@ -7,12 +7,13 @@
 //! Without them it prints a note and measures nothing.
 //!
 //! Three measurements:
-//! - `sdk_apply_await`: `apply` + `await_rollout` until `Converged` (includes creating the app's
-//!   overlay network; the network and service removal after each run is not timed);
-//! - `cli_create_detach_false`: the bare CLI as users run it; it waits for the tasks to run and
-//!   then for the update monitor period (5 s by default) "to verify that tasks are stable";
-//! - `cli_create_detach_false_monitor_100ms`: the same with `--update-monitor 100ms`, i.e. the
-//!   CLI's own time to healthy tasks without that stability wait.
+//! - `sdk_apply_await`: `apply` + `await_rollout` until `Converged`, which includes creating
+//!   the app's own overlay network (the removal after each run is not timed);
+//! - `cli_create_detach_false`: the bare CLI as users run it; after the tasks run it waits the
+//!   update monitor period (5 s by default) "to verify that tasks are stable";
+//! - `cli_network_and_create_monitor_100ms`: the same work as the SDK does by hand: `docker
+//!   network create -d overlay --attachable`, then `docker service create --detach=false
+//!   --network ... --update-monitor 100ms` (so the CLI's stability wait is 100 ms).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
@@ -65,7 +66,16 @@ fn spec(name: &str) -> ServiceSpec {
     }
 }
 
-fn cli_create(name: &str, monitor: Option<&str>) -> Duration {
+fn quiet(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Times `docker service create --detach=false`, after `docker network create` when `network`.
+fn cli_create(name: &str, network: bool) -> Duration {
+    let started = Instant::now();
     let mut cmd = Command::new("docker");
     cmd.args([
         "service",
@@ -75,8 +85,17 @@ fn cli_create(name: &str, monitor: Option<&str>) -> Duration {
         "--name",
         name,
     ]);
-    if let Some(m) = monitor {
-        cmd.args(["--update-monitor", m]);
+    if network {
+        let created = quiet(Command::new("docker").args([
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            name,
+        ]));
+        assert!(created, "docker network create {name} failed");
+        cmd.args(["--network", name, "--update-monitor", "100ms"]);
     }
     cmd.args([
         "--health-cmd",
@@ -102,36 +121,40 @@ fn cli_create(name: &str, monitor: Option<&str>) -> Duration {
         "32M",
         IMAGE,
     ]);
-    let started = Instant::now();
-    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let ok = quiet(&mut cmd);
     let took = started.elapsed();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "docker service create {name} failed"
-    );
+    assert!(ok, "docker service create {name} failed");
     took
 }
 
-fn cli_remove(name: &str) {
-    let _ = Command::new("docker")
-        .args(["service", "rm", name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    // Let the container stop before the next sample, as the SDK's remove does.
-    for _ in 0..50 {
-        let out = Command::new("docker")
-            .args([
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={name}"),
-            ])
-            .output();
-        if out.is_ok_and(|o| o.stdout.is_empty()) {
-            break;
+/// Removes the CLI's services (and their networks) once their containers stopped.
+fn cli_remove(names: &[String], network: bool) {
+    let mut rm = Command::new("docker");
+    rm.args(["service", "rm"]).args(names);
+    quiet(&mut rm);
+    for name in names {
+        for _ in 0..100 {
+            let out = Command::new("docker")
+                .args([
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={name}"),
+                ])
+                .output();
+            if out.is_ok_and(|o| o.stdout.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if network {
+            for _ in 0..50 {
+                if quiet(Command::new("docker").args(["network", "rm", name])) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }
 
@@ -161,9 +184,12 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_millis(1));
 
+    // Cleaning up takes as long as deploying: it is done once at the end, untimed, for all.
+    let made = std::sync::Mutex::new(Vec::<String>::new());
     group.bench_function("sdk_apply_await", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let swarm = swarm.clone();
+            let made = &made;
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -176,27 +202,35 @@ fn bench(c: &mut Criterion) {
                         .expect("await");
                     total += started.elapsed();
                     assert_eq!(state, RolloutState::Converged);
-                    swarm.remove(&name).await.expect("remove");
+                    made.lock().expect("names").push(name);
                 }
                 total
             }
         });
     });
-    for (id, monitor) in [
-        ("cli_create_detach_false", None),
-        ("cli_create_detach_false_monitor_100ms", Some("100ms")),
+    let names = std::mem::take(&mut *made.lock().expect("names"));
+    rt.block_on(async {
+        let removals = names.iter().map(|n| swarm.remove(n));
+        for removed in futures::future::join_all(removals).await {
+            removed.expect("remove");
+        }
+    });
+    for (id, network) in [
+        ("cli_create_detach_false", false),
+        ("cli_network_and_create_monitor_100ms", true),
     ] {
         group.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let name = name("cli");
-                    total += cli_create(&name, monitor);
-                    cli_remove(&name);
+                    total += cli_create(&name, network);
+                    made.lock().expect("names").push(name);
                 }
                 total
             });
         });
+        cli_remove(&std::mem::take(&mut *made.lock().expect("names")), network);
     }
     group.finish();
 }

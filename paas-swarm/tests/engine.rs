@@ -143,6 +143,7 @@ async fn a_release_whose_health_check_fails_is_reported_and_the_previous_keeps_s
         RolloutState::Failed { reason } | RolloutState::RolledBack { reason } => reason.clone(),
         other => panic!("expected a failed release, got {other:?}"),
     };
+    eprintln!("failed update reported as: {state:?}");
     assert!(reason.contains("release 2"), "{reason}");
     assert!(
         reason.to_lowercase().contains("unhealthy"),
@@ -180,7 +181,10 @@ async fn a_first_release_that_never_turns_healthy_fails() {
     spec.health_check = unhealthy();
     let rollout = swarm.apply(&spec).await.unwrap();
     match swarm.await_rollout(&rollout, DEADLINE).await.unwrap() {
-        RolloutState::Failed { reason } => assert!(reason.contains("unhealthy"), "{reason}"),
+        RolloutState::Failed { reason } => {
+            eprintln!("failed first release reported as: {reason}");
+            assert!(reason.contains("unhealthy"), "{reason}")
+        }
         other => panic!("expected Failed, got {other:?}"),
     }
     swarm.remove(&name).await.unwrap();
@@ -200,6 +204,7 @@ async fn no_suitable_node_is_reported_as_such() {
         .unwrap()
     {
         RolloutState::Failed { reason } => {
+            eprintln!("unplaceable release reported as: {reason}");
             assert!(reason.starts_with("no suitable node"), "{reason}")
         }
         other => panic!("expected Failed, got {other:?}"),
