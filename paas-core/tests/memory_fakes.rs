@@ -384,3 +384,23 @@ async fn unmanaged_services_are_seen_but_not_touched() {
         .unwrap_err();
     assert!(err.is_conflict());
 }
+
+#[tokio::test]
+async fn latency_delays_each_call_but_calls_overlap() {
+    let latency = Duration::from_millis(100);
+    let cluster = FakeProvisioner::builder().latency(latency).build();
+    let started = std::time::Instant::now();
+    let calls = (0..8).map(|_| cluster.list());
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= latency, "{elapsed:?}");
+    // Eight serial calls would take 800 ms; overlapping ones take about one latency.
+    assert!(elapsed < latency * 6, "calls did not overlap: {elapsed:?}");
+
+    let swarm = FakeOrchestrator::builder().latency(latency).build();
+    let started = std::time::Instant::now();
+    swarm.list().await.unwrap();
+    assert!(started.elapsed() >= latency);
+}

@@ -196,3 +196,19 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn debug_shows_counts_not_the_books() {
+    let ledger = MemoryLedger::new();
+    let account = Account {
+        id: AccountId(7),
+        code: 1,
+        flags: AccountFlags::default(),
+        credit_limit: Money::ZERO,
+    };
+    ledger.create_account(&account).await.unwrap();
+    assert_eq!(
+        format!("{ledger:?}"),
+        "MemoryLedger { accounts: 1, transfers: 0 }"
+    );
+}

@@ -218,7 +218,13 @@ fn assert_caught(report: &SuiteReport, expected: &[&str]) {
 #[tokio::test]
 async fn store_suite_catches_update_ignoring_the_version() {
     let report = store_report(Break::UpdateIgnoresVersion).await;
-    assert_caught(&report, &["stale_update_conflicts_and_changes_nothing"]);
+    assert_caught(
+        &report,
+        &[
+            "stale_update_conflicts_and_changes_nothing",
+            "concurrent_updates_have_one_winner",
+        ],
+    );
     let failure = &report.failed[0];
     assert!(failure.message.contains("stale version"), "{failure}");
 }
@@ -254,6 +260,7 @@ async fn store_suite_catches_leases_handed_out_twice() {
         &[
             "expired_lease_is_rescued_by_another_worker",
             "lease_is_fifo_and_one_at_a_time_per_app",
+            "concurrent_leases_never_share_an_operation",
         ],
     );
 }

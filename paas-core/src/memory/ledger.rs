@@ -11,6 +11,7 @@ use crate::ports::{
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,15 +50,38 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// # Ok::<(), paas_core::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryLedger {
     books: Arc<Mutex<Books>>,
 }
 
-/// A fast hasher for the 128-bit ids (folded multiply). Ids are client-chosen; this backend
-/// is for tests and benchmarks, where hash flooding is not a concern.
+impl std::fmt::Debug for MemoryLedger {
+    /// Counts only: the books may hold millions of transfers.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // try_lock: formatting must never wait for (or deadlock with) a post in progress.
+        match self.books.try_lock() {
+            Ok(books) => f
+                .debug_struct("MemoryLedger")
+                .field("accounts", &books.accounts.len())
+                .field("transfers", &books.transfers.len())
+                .finish(),
+            Err(_) => f.write_str("MemoryLedger { <busy> }"),
+        }
+    }
+}
+
+/// A fast hasher for the 128-bit ids (one folded multiply). Ids are client-chosen; this
+/// backend is for tests and benchmarks, where hash flooding is not a concern.
 #[derive(Default)]
 struct IdHasher(u64);
+
+impl IdHasher {
+    fn mix(&mut self, lo: u64, hi: u64) {
+        const K: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
+        let m = u128::from(self.0 ^ lo ^ hi.rotate_left(29)).wrapping_mul(K);
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -68,38 +92,33 @@ impl Hasher for IdHasher {
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
+            self.mix(u64::from_le_bytes(b), 0);
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        const K: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
-        let m = u128::from(self.0 ^ n).wrapping_mul(K);
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-
     fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
-        self.write_u64((n >> 64) as u64);
+        self.mix(n as u64, (n >> 64) as u64);
     }
 }
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-#[derive(Debug)]
 struct AccountState {
     account: Account,
     debits: i64,
     credits: i64,
     /// Indexes into `Books::transfers`, in posting order.
-    entries: Vec<u32>,
+    entries: Vec<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Books {
-    accounts: IdMap<AccountId, AccountState>,
+    /// Accounts by position; `account_index` maps ids to positions, so a posting hashes each
+    /// account once and then updates it in place.
+    accounts: Vec<AccountState>,
+    account_index: IdMap<AccountId, usize>,
     transfers: Vec<Transfer>,
-    by_id: IdMap<TransferId, u32>,
+    by_id: IdMap<TransferId, usize>,
 }
 
 impl MemoryLedger {
@@ -116,32 +135,44 @@ impl MemoryLedger {
 }
 
 impl Books {
-    /// Checks `t` against the books as they are now (including earlier members of its chain,
-    /// which are already applied) without changing anything.
-    fn check(&self, t: &Transfer) -> std::result::Result<Option<Posted>, Rejected> {
-        if let Some(&i) = self.by_id.get(&t.id) {
-            return match self.transfers.get(i as usize) {
-                Some(existing) if existing.same_content(t) => Ok(Some(Posted::Exists)),
-                _ => Err(Rejected::ExistsWithDifferentContent),
-            };
-        }
+    fn account(&self, id: &AccountId) -> Option<&AccountState> {
+        self.account_index
+            .get(id)
+            .and_then(|&i| self.accounts.get(i))
+    }
+
+    /// Posts one transfer against the books as they are now (earlier members of its chain
+    /// included, as they are already applied): `Created` applies it, anything else changes
+    /// nothing.
+    fn post_one(&mut self, t: &Transfer) -> TransferOutcome {
+        let next = self.transfers.len();
+        let slot = match self.by_id.entry(t.id) {
+            Entry::Occupied(e) => {
+                return match self.transfers.get(*e.get()) {
+                    Some(existing) if existing.same_content(t) => Ok(Posted::Exists),
+                    _ => Err(Rejected::ExistsWithDifferentContent),
+                };
+            }
+            Entry::Vacant(slot) => slot,
+        };
         if t.debit_account == t.credit_account {
             return Err(Rejected::SameAccount);
         }
         if !t.amount.is_positive() {
             return Err(Rejected::NonPositiveAmount);
         }
-        let debit = self
-            .accounts
-            .get(&t.debit_account)
-            .ok_or(Rejected::AccountNotFound(t.debit_account))?;
-        let credit = self
-            .accounts
-            .get(&t.credit_account)
-            .ok_or(Rejected::AccountNotFound(t.credit_account))?;
+        let find = |id: &AccountId| {
+            self.account_index
+                .get(id)
+                .copied()
+                .filter(|&i| i < self.accounts.len())
+                .ok_or(Rejected::AccountNotFound(*id))
+        };
+        let (d, c) = (find(&t.debit_account)?, find(&t.credit_account)?);
         let amount = t.amount.micros();
+        let debit = &self.accounts[d];
         let new_debits = debit.debits.checked_add(amount).ok_or(Rejected::Overflow)?;
-        credit
+        let new_credits = self.accounts[c]
             .credits
             .checked_add(amount)
             .ok_or(Rejected::Overflow)?;
@@ -153,38 +184,34 @@ impl Books {
                 return Err(Rejected::InsufficientFunds(t.debit_account));
             }
         }
-        Ok(None)
-    }
-
-    /// Applies a transfer `check` accepted as new.
-    fn apply(&mut self, t: &Transfer) {
-        let index = self.transfers.len() as u32;
-        let amount = t.amount.micros();
-        if let Some(d) = self.accounts.get_mut(&t.debit_account) {
-            d.debits += amount;
-            d.entries.push(index);
-        }
-        if let Some(c) = self.accounts.get_mut(&t.credit_account) {
-            c.credits += amount;
-            c.entries.push(index);
-        }
-        self.by_id.insert(t.id, index);
+        let debit = &mut self.accounts[d];
+        debit.debits = new_debits;
+        debit.entries.push(next);
+        let credit = &mut self.accounts[c];
+        credit.credits = new_credits;
+        credit.entries.push(next);
+        slot.insert(next);
         self.transfers.push(t.clone());
+        Ok(Posted::Created)
     }
 
-    /// Undoes the last `apply` (chains unwind in reverse order, so this is exact).
-    fn unapply_last(&mut self) {
+    /// Undoes the last created transfer (chains unwind in reverse order, so this is exact).
+    fn unpost_last(&mut self) {
         let Some(t) = self.transfers.pop() else {
             return;
         };
         let amount = t.amount.micros();
-        if let Some(d) = self.accounts.get_mut(&t.debit_account) {
-            d.debits -= amount;
-            d.entries.pop();
+        if let Some(&d) = self.account_index.get(&t.debit_account)
+            && let Some(debit) = self.accounts.get_mut(d)
+        {
+            debit.debits -= amount;
+            debit.entries.pop();
         }
-        if let Some(c) = self.accounts.get_mut(&t.credit_account) {
-            c.credits -= amount;
-            c.entries.pop();
+        if let Some(&c) = self.account_index.get(&t.credit_account)
+            && let Some(credit) = self.accounts.get_mut(c)
+        {
+            credit.credits -= amount;
+            credit.entries.pop();
         }
         self.by_id.remove(&t.id);
     }
@@ -206,12 +233,12 @@ impl Books {
         let mut applied = 0usize;
         let mut failure = None;
         for (i, t) in chain.iter().enumerate() {
-            match self.check(t) {
-                Ok(Some(posted)) => out.push(Ok(posted)),
-                Ok(None) => {
-                    self.apply(t);
-                    applied += 1;
-                    out.push(Ok(Posted::Created));
+            match self.post_one(t) {
+                Ok(posted) => {
+                    if posted == Posted::Created {
+                        applied += 1;
+                    }
+                    out.push(Ok(posted));
                 }
                 Err(reason) => {
                     failure = Some((i, reason));
@@ -221,7 +248,7 @@ impl Books {
         }
         if let Some((failed_at, reason)) = failure {
             for _ in 0..applied {
-                self.unapply_last();
+                self.unpost_last();
             }
             out.truncate(start);
             out.extend((0..chain.len()).map(|i| {
@@ -239,7 +266,7 @@ impl Books {
 impl Ledger for MemoryLedger {
     async fn create_account(&self, account: &Account) -> Result<Posted> {
         let mut books = self.books();
-        if let Some(existing) = books.accounts.get(&account.id) {
+        if let Some(existing) = books.account(&account.id) {
             return if existing.account == *account {
                 Ok(Posted::Exists)
             } else {
@@ -250,20 +277,19 @@ impl Ledger for MemoryLedger {
                 )))
             };
         }
-        books.accounts.insert(
-            account.id,
-            AccountState {
-                account: account.clone(),
-                debits: 0,
-                credits: 0,
-                entries: Vec::new(),
-            },
-        );
+        let position = books.accounts.len();
+        books.accounts.push(AccountState {
+            account: account.clone(),
+            debits: 0,
+            credits: 0,
+            entries: Vec::new(),
+        });
+        books.account_index.insert(account.id, position);
         Ok(Posted::Created)
     }
 
     async fn account(&self, id: AccountId) -> Result<Option<Account>> {
-        Ok(self.books().accounts.get(&id).map(|a| a.account.clone()))
+        Ok(self.books().account(&id).map(|a| a.account.clone()))
     }
 
     async fn post(&self, transfers: &[Transfer]) -> Result<Vec<TransferOutcome>> {
@@ -276,15 +302,7 @@ impl Ledger for MemoryLedger {
                 end += 1;
             }
             if end == i {
-                let t = &transfers[i];
-                out.push(match books.check(t) {
-                    Ok(Some(posted)) => Ok(posted),
-                    Ok(None) => {
-                        books.apply(t);
-                        Ok(Posted::Created)
-                    }
-                    Err(reason) => Err(reason),
-                });
+                out.push(books.post_one(&transfers[i]));
                 i += 1;
             } else {
                 // transfers[i..end] are linked; the chain closes with transfers[end] if any.
@@ -302,13 +320,13 @@ impl Ledger for MemoryLedger {
         Ok(books
             .by_id
             .get(&id)
-            .and_then(|&i| books.transfers.get(i as usize))
+            .and_then(|&i| books.transfers.get(i))
             .cloned())
     }
 
     async fn balance(&self, account: AccountId) -> Result<Balance> {
         let books = self.books();
-        let a = books.accounts.get(&account).ok_or_else(|| {
+        let a = books.account(&account).ok_or_else(|| {
             Error::not_found(format!(
                 "ledger account {account} does not exist: create it before asking its balance"
             ))
@@ -326,13 +344,14 @@ impl Ledger for MemoryLedger {
         to: Timestamp,
     ) -> Result<Vec<Transfer>> {
         let books = self.books();
-        let Some(a) = books.accounts.get(&account) else {
+        // An unknown account has no history; unlike `balance`, that is not an error.
+        let Some(a) = books.account(&account) else {
             return Ok(Vec::new());
         };
         let mut found: Vec<Transfer> = a
             .entries
             .iter()
-            .filter_map(|&i| books.transfers.get(i as usize))
+            .filter_map(|&i| books.transfers.get(i))
             .filter(|t| t.at >= from && t.at < to)
             .cloned()
             .collect();

@@ -3,6 +3,7 @@
 //! another to inspect or to inject failures.
 
 mod clock;
+mod faults;
 mod id_allocator;
 mod ledger;
 mod orchestrator;

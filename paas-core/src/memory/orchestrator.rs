@@ -1,7 +1,7 @@
 //! A scriptable in-memory [`Orchestrator`]: services that roll out, converge or fail as
 //! scripted, with log streams and injectable failures for engine tests.
 
-use super::provisioner::Faults;
+use super::faults::Faults;
 use crate::model::{Slug, Timestamp};
 use crate::ports::{
     LogLine, LogOptions, Orchestrator, Rollout, RolloutState, Service, ServiceSpec,
@@ -13,7 +13,8 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::stream::BoxStream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 const BACKEND: &str = "fake-orchestrator";
 
@@ -76,6 +77,8 @@ pub enum OrchestratorCall {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FakeOrchestrator {
+    /// Slept before every port call (outside the lock), to model a slow backend.
+    latency: Duration,
     engine: Arc<Mutex<Engine>>,
 }
 
@@ -87,6 +90,7 @@ pub struct FakeOrchestratorBuilder {
     failing_image_marker: String,
     rollback_on_failure: bool,
     fault_rate: Option<(u64, f64)>,
+    latency: Duration,
 }
 
 impl Default for FakeOrchestratorBuilder {
@@ -97,6 +101,7 @@ impl Default for FakeOrchestratorBuilder {
             failing_image_marker: "unhealthy".into(),
             rollback_on_failure: false,
             fault_rate: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -140,6 +145,14 @@ impl FakeOrchestratorBuilder {
         self
     }
 
+    /// Makes every port call take at least `latency` (slept outside the lock, so concurrent
+    /// calls overlap as they would on a real backend). Default zero.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// The fake.
     pub fn build(self) -> FakeOrchestrator {
         let mut faults = Faults::default();
@@ -147,6 +160,7 @@ impl FakeOrchestratorBuilder {
             faults.set_rate(seed, rate);
         }
         FakeOrchestrator {
+            latency: self.latency,
             engine: Arc::new(Mutex::new(Engine {
                 services: BTreeMap::new(),
                 unmanaged: BTreeMap::new(),
@@ -355,6 +369,12 @@ impl FakeOrchestrator {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
     /// Makes the next call of `method` fail with `error` (queued: several calls fail in turn).
     pub fn fail_next(&self, method: OrchestratorCall, error: Error) {
         self.engine().faults.push(method, error);
@@ -426,6 +446,7 @@ impl FakeOrchestrator {
 #[async_trait]
 impl Orchestrator for FakeOrchestrator {
     async fn apply(&self, spec: &ServiceSpec) -> Result<Rollout> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Apply, BACKEND)?;
         spec.name.parse::<Slug>().map_err(|e| {
@@ -474,6 +495,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn rollout_status(&self, rollout: &Rollout) -> Result<RolloutState> {
+        self.pause().await;
         let mut engine = self.engine();
         engine
             .faults
@@ -482,6 +504,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn await_rollout(&self, rollout: &Rollout, deadline: Duration) -> Result<RolloutState> {
+        self.pause().await;
         let interval = {
             let mut engine = self.engine();
             engine
@@ -509,6 +532,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn scale(&self, name: &str, replicas: u32) -> Result<()> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Scale, BACKEND)?;
         engine.refuse_unmanaged(name, "scale")?;
@@ -518,6 +542,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn rollback(&self, name: &str) -> Result<Rollout> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Rollback, BACKEND)?;
         engine.refuse_unmanaged(name, "roll back")?;
@@ -544,6 +569,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn remove(&self, name: &str) -> Result<()> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Remove, BACKEND)?;
         engine.refuse_unmanaged(name, "remove")?;
@@ -554,6 +580,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn status(&self, name: &str) -> Result<Service> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Status, BACKEND)?;
         if let Some(svc) = engine.services.get(name) {
@@ -567,6 +594,7 @@ impl Orchestrator for FakeOrchestrator {
     }
 
     async fn list(&self) -> Result<Vec<Service>> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::List, BACKEND)?;
         Ok(engine.services.values().map(FakeService::view).collect())
@@ -577,6 +605,7 @@ impl Orchestrator for FakeOrchestrator {
         name: &str,
         options: LogOptions,
     ) -> Result<BoxStream<'static, Result<LogLine>>> {
+        self.pause().await;
         let mut engine = self.engine();
         engine.faults.enter(OrchestratorCall::Logs, BACKEND)?;
         let svc = engine.services.get_mut(name).ok_or_else(|| absent(name))?;

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-pub(crate) use faults::Faults;
+use super::faults::Faults;
 
 /// The backend name the fakes put on their errors.
 const BACKEND: &str = "fake-provisioner";
@@ -50,7 +51,8 @@ pub enum ProvisionerCall {
 /// - A guest is addressed by VMID, node and kind: a [`GuestRef`] naming the wrong node or kind
 ///   finds nothing (as Proxmox answers for another node's config).
 /// - A running guest has one address, `10.0.x.y`, derived from its VMID; a stopped one none.
-/// - Cloning a VM needs a template guest with that VMID (see [`FakeProvisioner::add_guest`]).
+/// - Cloning a VM needs a template guest with that VMID (see
+///   [`FakeProvisioner::add_vm_template`]).
 ///
 /// ```
 /// use paas_core::memory::{FakeProvisioner, ProvisionerCall};
@@ -83,6 +85,8 @@ pub enum ProvisionerCall {
 /// ```
 #[derive(Debug, Clone)]
 pub struct FakeProvisioner {
+    /// Slept before every port call (outside the lock), to model a slow backend.
+    latency: Duration,
     cluster: Arc<Mutex<Cluster>>,
 }
 
@@ -124,6 +128,7 @@ pub struct FakeProvisionerBuilder {
     nodes: Vec<(NodeName, Option<Capacity>)>,
     capacity: Capacity,
     fault_rate: Option<(u64, f64)>,
+    latency: Duration,
 }
 
 /// The capacity of each node of a default fake cluster.
@@ -139,6 +144,7 @@ impl Default for FakeProvisionerBuilder {
             nodes: Vec::new(),
             capacity: DEFAULT_NODE_CAPACITY,
             fault_rate: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -180,6 +186,14 @@ impl FakeProvisionerBuilder {
         self
     }
 
+    /// Makes every port call take at least `latency` (slept outside the lock, so concurrent
+    /// calls overlap as they would on a real backend). Default zero.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// The cluster. Without any node it has three: `pve1`, `pve2`, `pve3`.
     pub fn build(self) -> FakeProvisioner {
         let mut nodes: Vec<NodeSlot> = Vec::new();
@@ -209,6 +223,7 @@ impl FakeProvisionerBuilder {
             faults.set_rate(seed, rate);
         }
         FakeProvisioner {
+            latency: self.latency,
             cluster: Arc::new(Mutex::new(Cluster {
                 nodes,
                 guests: BTreeMap::new(),
@@ -399,6 +414,12 @@ impl FakeProvisioner {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
     /// Makes the next call of `method` fail with `error` (queued: several calls fail in turn).
     pub fn fail_next(&self, method: ProvisionerCall, error: Error) {
         self.cluster().faults.push(method, error);
@@ -532,6 +553,7 @@ impl FakeProvisioner {
 #[async_trait]
 impl Provisioner for FakeProvisioner {
     async fn nodes(&self) -> Result<Vec<Node>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Nodes, BACKEND)?;
         Ok(c.nodes
@@ -547,12 +569,14 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn create(&self, spec: &GuestSpec) -> Result<GuestRef> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Create, BACKEND)?;
         c.create(spec)
     }
 
     async fn start(&self, guest: &GuestRef) -> Result<()> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Start, BACKEND)?;
         let g = c.find_mut(guest).ok_or_else(|| not_found(guest))?;
@@ -571,6 +595,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn stop(&self, guest: &GuestRef, mode: StopMode) -> Result<()> {
+        self.pause().await;
         // Both modes end with the guest off: the fake's guests always shut down in time.
         let _ = mode;
         let mut c = self.cluster();
@@ -584,6 +609,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn destroy(&self, guest: &GuestRef) -> Result<()> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Destroy, BACKEND)?;
         match c.find(guest) {
@@ -598,6 +624,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn status(&self, guest: &GuestRef) -> Result<Guest> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Status, BACKEND)?;
         c.find(guest)
@@ -606,6 +633,7 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn addresses(&self, guest: &GuestRef) -> Result<Vec<IpAddr>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::Addresses, BACKEND)?;
         let g = c.find(guest).ok_or_else(|| not_found(guest))?;
@@ -617,72 +645,9 @@ impl Provisioner for FakeProvisioner {
     }
 
     async fn list(&self) -> Result<Vec<Guest>> {
+        self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::List, BACKEND)?;
         Ok(c.guests.values().map(|g| g.guest.clone()).collect())
-    }
-}
-
-/// Scripted and random failures shared by the fakes.
-mod faults {
-    use crate::Error;
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-    use std::collections::{HashMap, VecDeque};
-    use std::fmt::Debug;
-    use std::hash::Hash;
-
-    /// Per-method queues of injected errors, a seeded random failure rate, and call counters.
-    #[derive(Debug)]
-    pub(crate) struct Faults<C> {
-        queued: HashMap<C, VecDeque<Error>>,
-        random: Option<(StdRng, f64)>,
-        calls: HashMap<C, u64>,
-    }
-
-    impl<C> Default for Faults<C> {
-        fn default() -> Self {
-            Faults {
-                queued: HashMap::new(),
-                random: None,
-                calls: HashMap::new(),
-            }
-        }
-    }
-
-    impl<C: Copy + Eq + Hash + Debug> Faults<C> {
-        pub(crate) fn push(&mut self, call: C, error: Error) {
-            self.queued.entry(call).or_default().push_back(error);
-        }
-
-        pub(crate) fn set_rate(&mut self, seed: u64, rate: f64) {
-            let rate = if rate.is_nan() {
-                0.0
-            } else {
-                rate.clamp(0.0, 1.0)
-            };
-            self.random = (rate > 0.0).then(|| (StdRng::seed_from_u64(seed), rate));
-        }
-
-        pub(crate) fn calls(&self, call: C) -> u64 {
-            self.calls.get(&call).copied().unwrap_or(0)
-        }
-
-        /// Counts the call, then fails it if a failure is queued or the dice say so.
-        pub(crate) fn enter(&mut self, call: C, backend: &'static str) -> crate::Result<()> {
-            *self.calls.entry(call).or_default() += 1;
-            if let Some(error) = self.queued.get_mut(&call).and_then(VecDeque::pop_front) {
-                return Err(error);
-            }
-            if let Some((rng, rate)) = &mut self.random
-                && rng.random_bool(*rate)
-            {
-                return Err(Error::unavailable(format!(
-                    "injected transient failure of {call:?} (seeded fault rate); retry"
-                ))
-                .with_backend(backend));
-            }
-            Ok(())
-        }
     }
 }

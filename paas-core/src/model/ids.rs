@@ -151,7 +151,10 @@ impl FromStr for Vmid {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let n: u32 = s.trim().parse().map_err(|_| {
-            Error::invalid_input(format!("'{}' is not a VMID: expected an integer", s.escape_debug()))
+            Error::invalid_input(format!(
+                "'{}' is not a VMID: expected an integer",
+                s.escape_debug()
+            ))
         })?;
         Self::new(n)
     }
@@ -172,7 +175,9 @@ impl Port {
     /// Rejects port 0.
     pub fn new(port: u16) -> Result<Self> {
         if port == 0 {
-            Err(Error::invalid_input("port 0 is not a usable port: expected 1..=65535"))
+            Err(Error::invalid_input(
+                "port 0 is not a usable port: expected 1..=65535",
+            ))
         } else {
             Ok(Self(port))
         }

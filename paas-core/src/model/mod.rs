@@ -21,9 +21,7 @@ pub use billing::{Allocation, UsageRecord};
 pub use ids::{AppId, OperationId, OrgId, PlanId, Port, ReleaseId, Vmid};
 pub use money::Money;
 pub use names::{DomainName, EnvKey, Hostname, NodeName, Slug};
-pub use operation::{
-    Event, EventLevel, Lease, NewEvent, Operation, OperationKind, OperationState,
-};
+pub use operation::{Event, EventLevel, Lease, NewEvent, Operation, OperationKind, OperationState};
 pub use org::{Capacity, Node, NodeHealth, NodeKind, Organization, Plan};
 pub use release::Release;
 pub use secret::{SealedValue, Secret};

@@ -124,17 +124,24 @@ impl FromStr for Money {
         if frac.len() > 6 {
             return Err(bad("more than 6 decimals"));
         }
-        let units: i64 = if units.is_empty() {
+        // The magnitude is built in i128 so the most negative amount (whose magnitude has no
+        // positive i64) still parses; only the signed result has to fit in i64.
+        let units: i128 = if units.is_empty() {
             0
         } else {
             units.parse().map_err(|_| bad("too large"))?
         };
-        let frac_micros: i64 = format!("{frac:0<6}").parse().map_err(|_| bad("bad decimals"))?;
-        let micros = units
-            .checked_mul(SCALE)
+        let frac_micros: i128 = format!("{frac:0<6}")
+            .parse()
+            .map_err(|_| bad("bad decimals"))?;
+        let magnitude = units
+            .checked_mul(i128::from(SCALE))
             .and_then(|m| m.checked_add(frac_micros))
             .ok_or_else(|| bad("too large"))?;
-        Ok(Money(if negative { -micros } else { micros }))
+        let signed = if negative { -magnitude } else { magnitude };
+        i64::try_from(signed)
+            .map(Money)
+            .map_err(|_| bad("too large"))
     }
 }
 

@@ -10,7 +10,10 @@ use std::str::FromStr;
 
 fn bad(what: &str, input: &str, rule: &str) -> Error {
     let shown: String = input.chars().take(80).collect();
-    Error::invalid_input(format!("'{}' is not a valid {what}: {rule}", shown.escape_debug()))
+    Error::invalid_input(format!(
+        "'{}' is not a valid {what}: {rule}",
+        shown.escape_debug()
+    ))
 }
 
 /// A DNS label: 1-63 of `[a-z0-9-]`, not starting or ending with `-`. `lower` forbids uppercase.
@@ -22,7 +25,10 @@ fn check_label(s: &str, lower: bool) -> std::result::Result<(), &'static str> {
         return Err("must not start or end with '-'");
     }
     let ok = s.bytes().all(|b| {
-        b.is_ascii_digit() || b == b'-' || b.is_ascii_lowercase() || (!lower && b.is_ascii_uppercase())
+        b.is_ascii_digit()
+            || b == b'-'
+            || b.is_ascii_lowercase()
+            || (!lower && b.is_ascii_uppercase())
     });
     if !ok {
         return Err(if lower {

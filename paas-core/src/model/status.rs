@@ -119,6 +119,8 @@ impl FromStr for AppStatus {
         AppStatus::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| Error::invalid_input(format!("'{}' is not an app status", s.escape_debug())))
+            .ok_or_else(|| {
+                Error::invalid_input(format!("'{}' is not an app status", s.escape_debug()))
+            })
     }
 }

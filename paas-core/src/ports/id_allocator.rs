@@ -44,9 +44,27 @@ impl Default for Pools {
     /// `vmid` 100..=999_999_999, `public-port` 8100..=8999, `internal-port` 9100..=9999.
     fn default() -> Self {
         let mut m = BTreeMap::new();
-        m.insert(POOL_VMID.into(), PoolRange { first: 100, last: 999_999_999 });
-        m.insert(POOL_PUBLIC_PORT.into(), PoolRange { first: 8100, last: 8999 });
-        m.insert(POOL_INTERNAL_PORT.into(), PoolRange { first: 9100, last: 9999 });
+        m.insert(
+            POOL_VMID.into(),
+            PoolRange {
+                first: 100,
+                last: 999_999_999,
+            },
+        );
+        m.insert(
+            POOL_PUBLIC_PORT.into(),
+            PoolRange {
+                first: 8100,
+                last: 8999,
+            },
+        );
+        m.insert(
+            POOL_INTERNAL_PORT.into(),
+            PoolRange {
+                first: 9100,
+                last: 9999,
+            },
+        );
         Pools(m)
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::Result;
 use crate::model::{
-    AppId, AppStatus, Application, Event, NewEvent, Operation, OperationId, OrgId,
-    Organization, Plan, PlanId, Release, Timestamp, UsageRecord,
+    AppId, AppStatus, Application, Event, NewEvent, Operation, OperationId, OrgId, Organization,
+    Plan, PlanId, Release, Timestamp, UsageRecord,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,13 @@ pub struct AppQuery {
 
 impl Default for AppQuery {
     fn default() -> Self {
-        AppQuery { status: None, search: None, include_deleted: false, limit: 100, after: None }
+        AppQuery {
+            status: None,
+            search: None,
+            include_deleted: false,
+            limit: 100,
+            after: None,
+        }
     }
 }
 
@@ -120,8 +126,12 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// Number of operations not finished (platform-wide).
     async fn count_unfinished_operations(&self) -> Result<u64>;
     /// Leases the next due operation to `worker` until `now + lease_for`, or `None`.
-    async fn lease(&self, worker: &str, now: Timestamp, lease_for: Duration)
-    -> Result<Option<Operation>>;
+    async fn lease(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_for: Duration,
+    ) -> Result<Option<Operation>>;
     /// Renews `worker`'s lease until `now + lease_for`.
     async fn heartbeat(
         &self,
@@ -148,8 +158,7 @@ pub trait Store: Send + Sync + Debug + 'static {
         error: &str,
     ) -> Result<()>;
     /// Finishes a leased operation as failed with `error`.
-    async fn fail(&self, id: OperationId, worker: &str, now: Timestamp, error: &str)
-    -> Result<()>;
+    async fn fail(&self, id: OperationId, worker: &str, now: Timestamp, error: &str) -> Result<()>;
     /// Returns when an operation may have become available (one was enqueued or released), or
     /// after `timeout`. Idle workers wait here instead of polling hard.
     async fn wait_for_work(&self, timeout: Duration);
@@ -159,14 +168,23 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// Appends an event to its app's history and returns it with its `seq`.
     async fn append_event(&self, event: &NewEvent) -> Result<Event>;
     /// An app's events with `seq > after`, oldest first, at most `limit`.
-    async fn list_events(&self, org: OrgId, app: AppId, after: u64, limit: u32)
-    -> Result<Vec<Event>>;
+    async fn list_events(
+        &self,
+        org: OrgId,
+        app: AppId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
 
     // --- usage ---
 
     /// Records a charged hour; `Ok(false)` if that (app, hour) is already recorded.
     async fn record_usage(&self, usage: &UsageRecord) -> Result<bool>;
     /// `org`'s usage with `from <= hour < to`, by hour then app.
-    async fn list_usage(&self, org: OrgId, from: Timestamp, to: Timestamp)
-    -> Result<Vec<UsageRecord>>;
+    async fn list_usage(
+        &self,
+        org: OrgId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<UsageRecord>>;
 }

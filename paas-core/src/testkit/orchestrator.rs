@@ -33,7 +33,8 @@ use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How the fixture makes a release fail.
 #[derive(Clone, Debug)]

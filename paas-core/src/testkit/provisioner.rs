@@ -32,7 +32,8 @@ use crate::{ErrorKind, ensure, ensure_eq};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// What the suite needs to know about the cluster under test.
 #[derive(Clone, Debug)]
@@ -186,7 +187,8 @@ macro_rules! checks {
             F: FnMut() -> Fut,
             Fut: Future<Output = Arc<dyn Provisioner>>,
         {
-            let mut runner = SuiteRunner::new();
+            // Creating guests from templates takes a while on a real cluster.
+            let mut runner = SuiteRunner::new().with_limit(fixture.deadline.saturating_mul(5));
             $(
                 let p = fresh().await;
                 runner.run(stringify!($name), $name(&*p, fixture)).await;

@@ -1,1 +1,407 @@
-//! The Proxmox VE simulator.
+//! A Proxmox VE simulator that speaks the real wire protocol, for tests and development.
+//!
+//! [`PveSim::start`] serves the PVE REST API under `/api2/json` on two ephemeral ports of
+//! 127.0.0.1: plain HTTP and HTTPS (a self-signed certificate generated at start, whose
+//! SHA-256 fingerprint [`PveSim::fingerprint`] reports like PVE's `ssl_fingerprint`).
+//!
+//! What it reproduces (see `shared/pve/README.md` of the project for the facts):
+//! - every request is checked against the PVE 9.1.3 schema of the implemented operations
+//!   (HTTP 400 `Parameter verification failed.` with PVE's per-parameter texts); unknown routes
+//!   are 501 `Method 'GET /x' not implemented`; a body on GET/DELETE is 501 `Unexpected content`;
+//! - replies are `{"data": ...}`; errors carry their first line as the HTTP reason phrase and
+//!   `{"data": null, "message": "...\n"}` as body;
+//! - API token auth (`PVEAPIToken=root@pam!paas=<secret>`) and ticket auth (`POST
+//!   /access/ticket`, cookie `PVEAuthCookie`, header `CSRFPreventionToken`), tickets valid for
+//!   2 hours of simulated time. Real PVE delays every 401 by about 3 s; the simulator does not
+//!   unless [`PveSimBuilder::auth_failure_delay`] says so;
+//! - a cluster of nodes (`pve1`, `pve2`, ...), storage `local` with LXC templates, a QEMU
+//!   template VM 9000 on `pve1`, LXC containers and QEMU VMs with configs, locks, tags, IPs
+//!   (DHCP addresses appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks
+//!   with UPIDs, status and logs;
+//! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
+//!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]).
+//!
+//! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
+//! HTTP/2, pools and HA, storage space limits and memory over-commit refusal, the shared-storage
+//! check of clones to another node. Injected 596 replies mean the call did not run. QEMU's
+//! `already running` / `not running` are refused at request time (qemu-server reports some
+//! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
+//! 40 hex digits of SHA-256 rather than SHA-1 of the file.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+//! use paas_proxmox::sim::PveSim;
+//! let sim = PveSim::start().await?;
+//! let client = reqwest::Client::new();
+//! let resp = client
+//!     .get(format!("{}/api2/json/version", sim.http_url()))
+//!     .header("Authorization", sim.token().header_value())
+//!     .send()
+//!     .await
+//!     .expect("request");
+//! assert_eq!(resp.status(), 200);
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod builder;
+mod clock;
+mod core;
+mod faults;
+mod formats;
+mod locks;
+mod routes;
+mod schema;
+mod server;
+mod state;
+mod tasks;
+mod tls;
+mod types;
+mod validate;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use builder::PveSimBuilder;
+pub use types::{ApiToken, Faults, GuestInfo, GuestKind, GuestStatus, NewGuest, SimError};
+
+use self::core::Inner;
+use self::state::{Guest, split_tags};
+
+/// A running simulator. Dropping it (or [`PveSim::shutdown`]) stops its servers.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+/// let sim = paas_proxmox::sim::PveSim::start().await?;
+/// println!("{} {} {}", sim.https_url(), sim.fingerprint(), sim.token().header_value());
+/// # Ok(()) }
+/// ```
+pub struct PveSim {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) http: SocketAddr,
+    pub(crate) https: SocketAddr,
+    pub(crate) cert_pem: String,
+    pub(crate) handles: Vec<axum_server::Handle>,
+}
+
+impl fmt::Debug for PveSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PveSim")
+            .field("http", &self.http)
+            .field("https", &self.https)
+            .field("fingerprint", &self.inner.fingerprint)
+            .field("token", &self.inner.auth.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PveSim {
+    /// Starts a simulator with the defaults: 3 nodes, no faults, 50 ms tasks.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+    /// let sim = paas_proxmox::sim::PveSim::start().await?;
+    /// assert!(sim.http_url().starts_with("http://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn start() -> Result<PveSim, SimError> {
+        Self::builder().start().await
+    }
+
+    /// A builder for other settings.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+    /// let sim = paas_proxmox::sim::PveSim::builder().nodes(1).start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> PveSimBuilder {
+        PveSimBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT` (append `/api2/json/...`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// `https://127.0.0.1:PORT` (append `/api2/json/...`).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.https)
+    }
+
+    /// The HTTP listening address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// The HTTPS listening address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https
+    }
+
+    /// SHA-256 fingerprint of the HTTPS certificate, `AB:CD:...` (PVE's `ssl_fingerprint`).
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
+    }
+
+    /// The HTTPS certificate in PEM, to trust it as a root.
+    pub fn certificate_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The API token of `root@pam` (token id `paas`).
+    pub fn token(&self) -> ApiToken {
+        self.inner.auth.token.clone()
+    }
+
+    /// The user for ticket auth: `root@pam`.
+    pub fn username(&self) -> &str {
+        auth::USER
+    }
+
+    /// The password of `root@pam` for ticket auth.
+    pub fn password(&self) -> &str {
+        &self.inner.auth.password
+    }
+
+    /// Replaces the fault settings (the RNG stream continues).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+    /// use paas_proxmox::sim::{Faults, PveSim};
+    /// let sim = PveSim::start().await?;
+    /// sim.set_faults(Faults { timeout_rate: 0.5, ..Faults::default() });
+    /// # Ok(()) }
+    /// ```
+    pub fn set_faults(&self, faults: Faults) {
+        self.inner.faults.set(faults);
+    }
+
+    /// The current fault settings.
+    pub fn faults(&self) -> Faults {
+        self.inner.faults.get()
+    }
+
+    /// Moves simulated wall time forward (tickets age, uptimes grow).
+    pub fn advance_time(&self, d: Duration) {
+        self.inner
+            .clock
+            .advance(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    }
+
+    /// The node names.
+    pub fn nodes(&self) -> Vec<String> {
+        self.inner
+            .state()
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Takes a node offline (calls to it fail with 595) or back online.
+    pub fn set_node_online(&self, node: &str, online: bool) -> Result<(), SimError> {
+        let mut st = self.inner.state();
+        let n = st
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == node)
+            .ok_or_else(|| SimError::NotFound(format!("node '{node}'")))?;
+        n.online = online;
+        Ok(())
+    }
+
+    /// A snapshot of every guest, by VMID.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+    /// let sim = paas_proxmox::sim::PveSim::start().await?;
+    /// assert!(sim.guests().iter().any(|g| g.vmid == 9000 && g.template));
+    /// # Ok(()) }
+    /// ```
+    pub fn guests(&self) -> Vec<GuestInfo> {
+        self.inner
+            .state()
+            .guests
+            .values()
+            .map(Guest::info)
+            .collect()
+    }
+
+    /// A snapshot of one guest.
+    pub fn guest(&self, vmid: u32) -> Option<GuestInfo> {
+        self.inner.state().guests.get(&vmid).map(Guest::info)
+    }
+
+    /// The config map of one guest (as `GET .../config` shows it, without `digest`).
+    pub fn guest_config(&self, vmid: u32) -> Option<BTreeMap<String, String>> {
+        self.inner
+            .state()
+            .guests
+            .get(&vmid)
+            .map(|g| g.config.clone())
+    }
+
+    /// Adds a guest directly (one the platform did not create).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
+    /// use paas_proxmox::sim::{GuestKind, NewGuest, PveSim};
+    /// let sim = PveSim::start().await?;
+    /// sim.add_unmanaged_guest(NewGuest::new(150, "pve2", GuestKind::Lxc).running(true))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_unmanaged_guest(&self, guest: NewGuest) -> Result<(), SimError> {
+        if !(100..=999_999_999).contains(&guest.vmid) {
+            return Err(SimError::InvalidConfig(format!(
+                "vmid {} is out of 100..=999999999",
+                guest.vmid
+            )));
+        }
+        let mut st = self.inner.state();
+        if st.node(&guest.node).is_none() {
+            return Err(SimError::NotFound(format!("node '{}'", guest.node)));
+        }
+        if let Some(g) = st.guests.get(&guest.vmid) {
+            return Err(SimError::AlreadyExists(format!(
+                "{} {} on node '{}'",
+                g.noun(),
+                g.vmid,
+                g.node
+            )));
+        }
+        let vmid = guest.vmid;
+        let mac = st.new_mac();
+        let dhcp_ip = st.new_dhcp_ip();
+        let mut config = BTreeMap::new();
+        config.insert("memory".to_string(), guest.memory_mb.to_string());
+        config.insert("cores".to_string(), guest.cores.max(1).to_string());
+        let tags = split_tags(&guest.tags.join(";")).join(";");
+        if !tags.is_empty() {
+            config.insert("tags".to_string(), tags);
+        }
+        if guest.template {
+            config.insert("template".to_string(), "1".to_string());
+        }
+        match guest.kind {
+            GuestKind::Lxc => {
+                config.insert(
+                    "hostname".into(),
+                    guest.name.clone().unwrap_or_else(|| format!("CT{vmid}")),
+                );
+                config.insert("arch".into(), "amd64".into());
+                config.insert("ostype".into(), "debian".into());
+                config.insert("swap".into(), "512".into());
+                config.insert(
+                    "rootfs".into(),
+                    format!("local-lvm:vm-{vmid}-disk-0,size=8G"),
+                );
+                config.insert(
+                    "net0".into(),
+                    format!("name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp,type=veth"),
+                );
+            }
+            GuestKind::Qemu => {
+                config.insert(
+                    "name".into(),
+                    guest.name.clone().unwrap_or_else(|| format!("vm{vmid}")),
+                );
+                config.insert("agent".into(), "1".into());
+                config.insert("ostype".into(), "l26".into());
+                config.insert(
+                    "scsi0".into(),
+                    format!("local-lvm:vm-{vmid}-disk-0,size=16G"),
+                );
+                config.insert("net0".into(), format!("virtio={mac},bridge=vmbr0"));
+                config.insert("ipconfig0".into(), "ip=dhcp".into());
+            }
+        }
+        let now = self.inner.clock.now();
+        st.guests.insert(
+            vmid,
+            Guest {
+                vmid,
+                node: guest.node,
+                kind: guest.kind,
+                config,
+                running: guest.running,
+                started: guest.running.then(Instant::now),
+                started_epoch: if guest.running { now } else { 0 },
+                dhcp_ip,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes a guest out of band (as if deleted behind the platform's back); returns what
+    /// it was.
+    pub fn remove_guest(&self, vmid: u32) -> Result<GuestInfo, SimError> {
+        self.inner
+            .state()
+            .guests
+            .remove(&vmid)
+            .map(|g| g.info())
+            .ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))
+    }
+
+    /// Changes a guest's power state out of band (drift).
+    pub fn set_guest_status(&self, vmid: u32, status: GuestStatus) -> Result<(), SimError> {
+        let now = self.inner.clock.now();
+        let mut st = self.inner.state();
+        let g = st
+            .guests
+            .get_mut(&vmid)
+            .ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
+        let running = status == GuestStatus::Running;
+        if running && !g.running {
+            g.started = Some(Instant::now());
+            g.started_epoch = now;
+        }
+        g.running = running;
+        if !running {
+            g.started = None;
+        }
+        Ok(())
+    }
+
+    /// Sets or clears a guest's config lock out of band (e.g. a stale `lock: create`).
+    pub fn set_guest_lock(&self, vmid: u32, lock: Option<&str>) -> Result<(), SimError> {
+        let mut st = self.inner.state();
+        let g = st
+            .guests
+            .get_mut(&vmid)
+            .ok_or_else(|| SimError::NotFound(format!("guest {vmid}")))?;
+        match lock {
+            Some(l) => g.config.insert("lock".into(), l.into()),
+            None => g.config.remove("lock"),
+        };
+        Ok(())
+    }
+
+    /// Number of tasks still running.
+    pub fn running_tasks(&self) -> usize {
+        self.inner
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.running)
+            .count()
+    }
+
+    /// Stops the servers (also done on drop).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for PveSim {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.shutdown();
+        }
+    }
+}

@@ -35,6 +35,10 @@ struct Shared {
 /// A [`Store`] kept in memory. Clones share the same records, so a test can hand one copy to
 /// the platform and keep another to look inside. Nothing survives the process.
 ///
+/// Writes that name an app (`enqueue`, `create_release`, `append_event`, `record_usage`)
+/// need the app recorded under the same organisation, and are `NotFound` otherwise, as with
+/// the SQL store's foreign keys. A lease counts as expired once `now >= expires_at`.
+///
 /// The lock is never held across an `.await`; leasing costs O(log n) whatever the number of
 /// queued operations.
 ///
@@ -65,11 +69,13 @@ pub struct MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.lock();
-        f.debug_struct("MemoryStore")
-            .field("orgs", &state.records.list_orgs().len())
-            .field("unfinished_operations", &state.queue.unfinished())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("MemoryStore");
+        // `try_lock`: formatting must not deadlock when the store is in use.
+        if let Ok(state) = self.shared.state.try_lock() {
+            d.field("orgs", &state.records.list_orgs().len())
+                .field("unfinished_operations", &state.queue.unfinished());
+        }
+        d.finish_non_exhaustive()
     }
 }
 

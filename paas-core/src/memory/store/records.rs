@@ -3,11 +3,11 @@
 
 use crate::model::{
     AppId, AppStatus, Application, Event, NewEvent, OrgId, Organization, Plan, PlanId, Release,
-    Slug, Timestamp, UsageRecord,
+    ReleaseId, Slug, Timestamp, UsageRecord,
 };
 use crate::ports::{AppQuery, Page};
 use crate::{Error, Result};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Default)]
 pub(super) struct Records {
@@ -20,6 +20,7 @@ pub(super) struct Records {
     /// Slugs of apps not deleted.
     live_slugs: HashMap<Slug, AppId>,
     releases: BTreeMap<(AppId, u32), Release>,
+    release_ids: HashSet<ReleaseId>,
     events: HashMap<AppId, Vec<Event>>,
     usage: BTreeMap<(Timestamp, AppId), UsageRecord>,
 }
@@ -241,12 +242,13 @@ impl Records {
                 release.number, release.app
             )));
         }
-        if self.releases.values().any(|r| r.id == release.id) {
+        if self.release_ids.contains(&release.id) {
             return Err(Error::conflict(format!(
                 "release {} already exists",
                 release.id
             )));
         }
+        self.release_ids.insert(release.id);
         self.releases.insert(key, release.clone());
         Ok(())
     }

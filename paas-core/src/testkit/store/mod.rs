@@ -24,11 +24,13 @@
 //! # });
 //! ```
 
+mod concurrency;
 mod history;
 mod listing;
 mod queue;
 mod records;
 
+pub use concurrency::*;
 pub use history::*;
 pub use listing::*;
 pub use queue::*;
@@ -68,6 +70,7 @@ where
         app_slug_is_unique_among_live_apps,
         update_app_bumps_version,
         stale_update_conflicts_and_changes_nothing,
+        concurrent_updates_have_one_winner,
         update_app_keeps_slugs_unique,
         update_app_is_tenant_scoped,
         reads_are_tenant_scoped,
@@ -82,6 +85,7 @@ where
         enqueue_get_and_list_newest_first,
         count_unfinished_operations_counts_queued_and_running,
         lease_is_fifo_and_one_at_a_time_per_app,
+        concurrent_leases_never_share_an_operation,
         lease_respects_not_before,
         expired_lease_is_rescued_by_another_worker,
         heartbeat_extends_the_lease,

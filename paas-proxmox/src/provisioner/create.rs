@@ -1,0 +1,360 @@
+//! Creating guests: an LXC container from a template, or a VM cloned from a template VM.
+//!
+//! Idempotency: a create that meets `already exists` looks at the guest holding the VMID. If it
+//! carries the spec's app tag (for a VM being cloned: the marker in its description, since tags
+//! are set after the clone) it is our own earlier attempt: wait for its task to release the
+//! config lock and return it. Otherwise it is someone else's: `Conflict`, allocate another VMID.
+
+use super::query::guest_from_resource;
+use super::{ProxmoxProvisioner, guest_type};
+use crate::client::BACKEND;
+use crate::client::error::{ErrorClass, class_of};
+use crate::client::guest::{ConfigUpdate, GuestType, split_tags};
+use crate::client::lxc::CreateLxc;
+use crate::client::qemu::CloneVm;
+use paas_core::model::Vmid;
+use paas_core::ports::{
+    Guest, GuestKind, GuestRef, GuestSource, GuestSpec, MANAGED_TAG, app_from_tags,
+};
+use paas_core::{Error, Result};
+use tokio::time::Instant;
+
+/// Prefix of the description line that records a cloned VM's tags until they are set.
+const TAGS_MARKER: &str = "paas-tags: ";
+
+/// How many times a create is re-run after its earlier attempt vanished (a failed task undone).
+const MAX_ROUNDS: u32 = 4;
+
+/// The tags a new guest gets: [`MANAGED_TAG`] and the spec's, once each, in order.
+pub(crate) fn managed_tags(spec: &GuestSpec) -> Vec<String> {
+    let mut tags = vec![MANAGED_TAG.to_owned()];
+    for t in &spec.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    tags
+}
+
+/// Whether a guest with `tags` and `name` is the one `spec` describes.
+fn is_ours(spec: &GuestSpec, wanted: &[String], tags: &[String], name: &str) -> bool {
+    match app_from_tags(&spec.tags) {
+        Some(app) => app_from_tags(tags) == Some(app),
+        // Without an app tag, only an exact match of every tag and the name counts.
+        None => wanted.iter().all(|t| tags.contains(t)) && name == spec.hostname.as_str(),
+    }
+}
+
+enum Existing {
+    /// Our own guest from an earlier attempt.
+    Ours(Guest),
+    /// Someone else's guest.
+    Other(Guest),
+    /// Nothing there any more.
+    Gone,
+}
+
+impl ProxmoxProvisioner {
+    pub(crate) async fn create_guest(&self, spec: &GuestSpec) -> Result<GuestRef> {
+        let tags = managed_tags(spec);
+        let what = match &spec.source {
+            GuestSource::LxcTemplate { template } => {
+                format!(
+                    "creating container {} on node '{}' from template '{template}'",
+                    spec.vmid, spec.node
+                )
+            }
+            GuestSource::CloneVm { template } => {
+                format!(
+                    "cloning VM {template} into VM {} on node '{}'",
+                    spec.vmid, spec.node
+                )
+            }
+        };
+        for _ in 0..MAX_ROUNDS {
+            let attempt = match &spec.source {
+                GuestSource::LxcTemplate { template } => {
+                    self.opts
+                        .retry
+                        .run(&what, || self.create_lxc_once(spec, template, &tags))
+                        .await
+                }
+                GuestSource::CloneVm { template } => {
+                    self.opts
+                        .retry
+                        .run(&what, || self.clone_vm_once(spec, *template, &tags))
+                        .await
+                }
+            };
+            let guest = match attempt {
+                Ok(()) => GuestRef {
+                    node: spec.node.clone(),
+                    vmid: spec.vmid,
+                    kind: kind_of(spec),
+                },
+                Err(e) if class_of(&e) == Some(ErrorClass::AlreadyExists) => {
+                    match self.existing(spec, &tags).await? {
+                        Existing::Ours(g) => match self.wait_unlocked(&g.guest).await? {
+                            Some(()) => g.guest,
+                            None => continue,
+                        },
+                        Existing::Other(g) => return Err(taken(spec, &g).with_source(e)),
+                        Existing::Gone => continue,
+                    }
+                }
+                Err(e) => return Err(e.context(&what)),
+            };
+            if guest.kind == GuestKind::Vm {
+                self.configure_clone(&guest, spec, &tags)
+                    .await
+                    .map_err(|e| e.context(&what))?;
+            }
+            return Ok(guest);
+        }
+        Err(Error::conflict(format!(
+            "{what}: VMID {} kept appearing and vanishing (its create tasks failed); \
+             check the task log in Proxmox VE, then retry",
+            spec.vmid
+        ))
+        .retryable(true)
+        .with_backend(BACKEND))
+    }
+
+    async fn create_lxc_once(
+        &self,
+        spec: &GuestSpec,
+        template: &str,
+        tags: &[String],
+    ) -> Result<()> {
+        let params = CreateLxc {
+            vmid: spec.vmid.get(),
+            ostemplate: template.to_owned(),
+            hostname: Some(spec.hostname.as_str().to_owned()),
+            cores: Some(spec.cores.max(1)),
+            memory: Some(spec.memory_mb.max(16)),
+            rootfs: Some(format!(
+                "{}:{}",
+                self.opts.rootfs_storage,
+                spec.disk_gb.max(1)
+            )),
+            net0: Some(format!("name=eth0,bridge={},ip=dhcp", self.opts.bridge)),
+            password: spec.password.clone(),
+            ssh_public_keys: spec.ssh_public_keys.clone(),
+            unprivileged: Some(self.opts.unprivileged),
+            pool: self.opts.pool.clone(),
+            tags: Some(tags.join(";")),
+            ..CreateLxc::default()
+        };
+        let upid = self.client.create_lxc(spec.node.as_str(), &params).await?;
+        self.client.wait_task(&upid, self.wait_opts()).await?;
+        Ok(())
+    }
+
+    async fn clone_vm_once(&self, spec: &GuestSpec, template: Vmid, tags: &[String]) -> Result<()> {
+        let source = self.find_guest(template).await?.ok_or_else(|| {
+            Error::not_found(format!(
+                "template VM {template} does not exist on the cluster: create it or pick another template"
+            ))
+            .with_backend(BACKEND)
+        })?;
+        if source.guest.kind != GuestKind::Vm {
+            return Err(Error::invalid_input(format!(
+                "guest {template} is a container, not a VM: clone sources must be QEMU VMs"
+            ))
+            .with_backend(BACKEND));
+        }
+        let params = CloneVm {
+            newid: spec.vmid.get(),
+            name: Some(spec.hostname.as_str().to_owned()),
+            full: Some(self.opts.full_clone),
+            storage: if self.opts.full_clone {
+                self.opts.clone_storage.clone()
+            } else {
+                None
+            },
+            target: (source.guest.node != spec.node).then(|| spec.node.as_str().to_owned()),
+            pool: self.opts.pool.clone(),
+            description: Some(format!("{TAGS_MARKER}{}", tags.join(";"))),
+        };
+        let upid = self
+            .client
+            .clone_vm(source.guest.node.as_str(), template.get(), &params)
+            .await?;
+        self.client.wait_task(&upid, self.wait_opts()).await?;
+        Ok(())
+    }
+
+    /// Sets a fresh clone's size and tags (the clone copied the template's).
+    async fn configure_clone(&self, g: &GuestRef, spec: &GuestSpec, tags: &[String]) -> Result<()> {
+        let update = ConfigUpdate::default()
+            .set("cores", spec.cores.max(1))
+            .set("memory", spec.memory_mb.max(16))
+            .set("tags", tags.join(";"));
+        self.opts
+            .retry
+            .run("configuring the clone", || {
+                self.client.update_guest_config(
+                    GuestType::Qemu,
+                    g.node.as_str(),
+                    g.vmid.get(),
+                    &update,
+                )
+            })
+            .await
+    }
+
+    /// The guest holding `vmid` anywhere on the cluster.
+    pub(crate) async fn find_guest(&self, vmid: Vmid) -> Result<Option<Guest>> {
+        let resources = self
+            .opts
+            .retry
+            .run("listing guests", || self.client.vm_resources())
+            .await?;
+        Ok(resources
+            .iter()
+            .filter(|r| r.vmid == Some(u64::from(vmid.get())))
+            .find_map(guest_from_resource))
+    }
+
+    async fn existing(&self, spec: &GuestSpec, wanted: &[String]) -> Result<Existing> {
+        let Some(g) = self.find_guest(spec.vmid).await? else {
+            return Ok(Existing::Gone);
+        };
+        let mut tags = g.tags.clone();
+        if g.guest.kind == GuestKind::Vm && g.guest.kind == kind_of(spec) {
+            // A clone gets its tags only after its task; until then they are in the description.
+            let kind = guest_type(g.guest.kind);
+            let node = g.guest.node.as_str();
+            match self
+                .opts
+                .retry
+                .run("reading the VM config", || {
+                    self.client.guest_config(kind, node, g.guest.vmid.get())
+                })
+                .await
+            {
+                Ok(cfg) => {
+                    if let Some(desc) = cfg.get("description") {
+                        for line in desc.lines() {
+                            if let Some(rest) = line.trim().strip_prefix(TAGS_MARKER) {
+                                tags.extend(split_tags(Some(rest)));
+                            }
+                        }
+                    }
+                }
+                Err(e) if e.is_not_found() => return Ok(Existing::Gone),
+                Err(e) => return Err(e),
+            }
+        }
+        if g.guest.kind == kind_of(spec) && is_ours(spec, wanted, &tags, &g.name) {
+            Ok(Existing::Ours(g))
+        } else {
+            Ok(Existing::Other(g))
+        }
+    }
+
+    /// Waits until an earlier attempt's task released the config lock. `None` if the guest
+    /// vanished meanwhile (its task failed and was undone).
+    async fn wait_unlocked(&self, g: &GuestRef) -> Result<Option<()>> {
+        let deadline = Instant::now() + self.opts.task_timeout;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self.guest_status(g).await {
+                Ok(s) if s.lock.is_none() => return Ok(Some(())),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::timeout(format!(
+                    "guest {} on node '{}' is still locked after {:?}: an earlier create is still running",
+                    g.vmid, g.node, self.opts.task_timeout
+                ))
+                .with_backend(BACKEND));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+fn kind_of(spec: &GuestSpec) -> GuestKind {
+    match spec.source {
+        GuestSource::LxcTemplate { .. } => GuestKind::Lxc,
+        GuestSource::CloneVm { .. } => GuestKind::Vm,
+    }
+}
+
+fn taken(spec: &GuestSpec, g: &Guest) -> Error {
+    let kind = match g.guest.kind {
+        GuestKind::Lxc => "container",
+        GuestKind::Vm => "VM",
+    };
+    Error::conflict(format!(
+        "VMID {} is already taken by {kind} '{}' on node '{}' (tags: [{}]), which is not this \
+         guest: allocate another VMID",
+        spec.vmid,
+        g.name,
+        g.guest.node,
+        g.tags.join(", ")
+    ))
+    .retryable(false)
+    .with_backend(BACKEND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paas_core::model::AppId;
+    use paas_core::ports::app_tag;
+
+    fn spec(tags: Vec<String>) -> GuestSpec {
+        GuestSpec {
+            vmid: Vmid::new(100).unwrap(),
+            node: "pve1".parse().unwrap(),
+            hostname: "web".parse().unwrap(),
+            source: GuestSource::LxcTemplate {
+                template: "local:vztmpl/x".into(),
+            },
+            cores: 1,
+            memory_mb: 512,
+            disk_gb: 4,
+            tags,
+            password: None,
+            ssh_public_keys: None,
+        }
+    }
+
+    #[test]
+    fn tags_start_with_managed_and_are_unique() {
+        let s = spec(vec!["a".into(), MANAGED_TAG.into(), "a".into()]);
+        assert_eq!(
+            managed_tags(&s),
+            vec![MANAGED_TAG.to_owned(), "a".to_owned()]
+        );
+    }
+
+    #[test]
+    fn ours_by_app_tag_or_by_all_tags_and_name() {
+        let app = AppId::new();
+        let s = spec(vec![app_tag(app)]);
+        let w = managed_tags(&s);
+        assert!(is_ours(
+            &s,
+            &w,
+            &[MANAGED_TAG.into(), app_tag(app)],
+            "other-name"
+        ));
+        assert!(!is_ours(
+            &s,
+            &w,
+            &[MANAGED_TAG.into(), app_tag(AppId::new())],
+            "web"
+        ));
+        let s = spec(vec!["x".into()]);
+        let w = managed_tags(&s);
+        assert!(is_ours(&s, &w, &w, "web"));
+        assert!(!is_ours(&s, &w, &w, "db"));
+        assert!(!is_ours(&s, &w, &["x".into()], "web"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Authentication: API tokens, tickets (`PVEAuthCookie`) and CSRF prevention tokens.
+
+use std::fmt;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, header};
+use rand::Rng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::types::ApiToken;
+use super::wire::{ApiError, percent_decode};
+
+/// Who made a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    /// `root@pam`.
+    pub user: String,
+    /// `paas` for token calls.
+    pub token_id: Option<String>,
+}
+
+impl Caller {
+    /// The user as a UPID shows it: `root@pam` or `root@pam!paas`.
+    pub fn upid_user(&self) -> String {
+        match &self.token_id {
+            Some(t) => format!("{}!{}", self.user, t),
+            None => self.user.clone(),
+        }
+    }
+}
+
+/// The credentials of the simulated cluster. Debug hides the secrets.
+pub(crate) struct Auth {
+    pub token: ApiToken,
+    pub password: String,
+    key: [u8; 32],
+    /// How long a ticket is valid.
+    pub ticket_lifetime: Duration,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token)
+            .field("password", &"<redacted>")
+            .field("ticket_lifetime", &self.ticket_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The simulated superuser.
+pub(crate) const USER: &str = "root@pam";
+
+fn random_uuid(rng: &mut impl Rng) -> String {
+    let mut b: [u8; 16] = rng.random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl Auth {
+    /// Fresh random credentials.
+    pub fn new(ticket_lifetime: Duration) -> Self {
+        let mut rng = rand::rng();
+        let token = ApiToken {
+            user: USER.into(),
+            token_id: "paas".into(),
+            secret: random_uuid(&mut rng),
+        };
+        let password: String = hex::encode(rng.random::<[u8; 12]>());
+        Auth {
+            token,
+            password,
+            key: rng.random(),
+            ticket_lifetime,
+        }
+    }
+
+    fn sign(&self, data: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update(data.as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// A ticket for `user` issued at `now` (epoch seconds): `PVE:root@pam:6745A1B2::<sig>`.
+    pub fn ticket(&self, user: &str, now: i64) -> String {
+        let data = format!("PVE:{user}:{:08X}", now.max(0));
+        let sig = self.sign(&data);
+        format!("{data}::{sig}")
+    }
+
+    /// The CSRF prevention token that goes with a ticket.
+    pub fn csrf_token(&self, user: &str, now: i64) -> String {
+        let t = format!("{:08X}", now.max(0));
+        let sig = self.sign(&format!("CSRF:{t}:{user}"));
+        format!("{t}:{}", &sig[..43])
+    }
+
+    /// Checks a ticket; returns the user.
+    pub fn verify_ticket(&self, ticket: &str, now: i64) -> Option<String> {
+        let (data, sig) = ticket.split_once("::")?;
+        if self.sign(data) != sig {
+            return None;
+        }
+        let rest = data.strip_prefix("PVE:")?;
+        let (user, time) = rest.rsplit_once(':')?;
+        let issued = i64::from_str_radix(time, 16).ok()?;
+        let age = now.saturating_sub(issued);
+        let lifetime = i64::try_from(self.ticket_lifetime.as_secs()).unwrap_or(i64::MAX);
+        (age >= -300 && age < lifetime).then(|| user.to_string())
+    }
+
+    fn verify_csrf(&self, token: &str, user: &str, now: i64) -> bool {
+        let Some((t, _)) = token.split_once(':') else {
+            return false;
+        };
+        let Ok(issued) = i64::from_str_radix(t, 16) else {
+            return false;
+        };
+        let lifetime = i64::try_from(self.ticket_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let age = now.saturating_sub(issued);
+        token == self.csrf_token(user, issued) && age >= -300 && age < lifetime
+    }
+
+    /// Authenticates a call from its headers (`method` decides whether CSRF is needed).
+    pub fn authenticate(
+        &self,
+        method: &str,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Caller, ApiError> {
+        if let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            && let Some(tok) = value
+                .strip_prefix("PVEAPIToken=")
+                .or_else(|| value.strip_prefix("PVEAPIToken "))
+        {
+            return self.verify_token(tok.trim());
+        }
+        let ticket = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == "PVEAuthCookie")
+            .map(|(_, v)| percent_decode(v));
+        let Some(ticket) = ticket.filter(|t| !t.is_empty()) else {
+            return Err(ApiError::new(401, "No ticket"));
+        };
+        let user = self
+            .verify_ticket(&ticket, now)
+            .ok_or_else(|| ApiError::new(401, "authentication failure"))?;
+        if method != "GET" {
+            let csrf = headers
+                .get("CSRFPreventionToken")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !self.verify_csrf(csrf, &user, now) {
+                return Err(ApiError::new(401, "Permission denied - invalid csrf token"));
+            }
+        }
+        Ok(Caller {
+            user,
+            token_id: None,
+        })
+    }
+
+    fn verify_token(&self, value: &str) -> Result<Caller, ApiError> {
+        let Some((tokenid, secret)) = value.split_once('=') else {
+            return Err(ApiError::new(401, "no tokenid specified"));
+        };
+        let Some((user, token)) = tokenid.split_once('!') else {
+            return Err(ApiError::new(
+                401,
+                format!("'{tokenid}' is not a valid token ID"),
+            ));
+        };
+        if user != self.token.user {
+            return Err(ApiError::new(401, format!("user '{user}' does not exist")));
+        }
+        if token != self.token.token_id {
+            return Err(ApiError::new(
+                401,
+                format!("no such token '{token}' for user '{user}'"),
+            ));
+        }
+        if secret != self.token.secret {
+            return Err(ApiError::new(401, "invalid token value!"));
+        }
+        Ok(Caller {
+            user: user.to_string(),
+            token_id: Some(token.to_string()),
+        })
+    }
+
+    /// `POST /access/ticket`: a password or a still valid ticket gives a new ticket.
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        realm: Option<&str>,
+        now: i64,
+    ) -> Result<Value, ApiError> {
+        let user = match (username.contains('@'), realm) {
+            (false, Some(realm)) => format!("{username}@{realm}"),
+            _ => username.to_string(),
+        };
+        let by_password = user == USER && password == self.password;
+        let by_ticket = password.starts_with("PVE:")
+            && self.verify_ticket(password, now).is_some_and(|u| u == user);
+        if !(by_password || by_ticket) {
+            return Err(ApiError::new(401, "authentication failure"));
+        }
+        Ok(json!({
+            "username": user,
+            "ticket": self.ticket(&user, now),
+            "CSRFPreventionToken": self.csrf_token(&user, now),
+            "cap": {
+                "vms": {"VM.PowerMgmt": 1, "VM.Allocate": 1, "VM.Config.Options": 1, "VM.Clone": 1, "VM.Audit": 1},
+                "nodes": {"Sys.Audit": 1},
+                "storage": {"Datastore.Audit": 1, "Datastore.AllocateSpace": 1},
+                "access": {"User.Modify": 1},
+                "dc": {"Sys.Audit": 1},
+            },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_expire() {
+        let a = Auth::new(Duration::from_secs(7200));
+        let t = a.ticket(USER, 1000);
+        assert_eq!(a.verify_ticket(&t, 1000).as_deref(), Some(USER));
+        assert_eq!(a.verify_ticket(&t, 1000 + 7199).as_deref(), Some(USER));
+        assert_eq!(a.verify_ticket(&t, 1000 + 7200), None);
+        assert_eq!(a.verify_ticket("PVE:x", 1000), None);
+        assert!(a.verify_csrf(&a.csrf_token(USER, 1000), USER, 1001));
+        assert!(!format!("{a:?}").contains(&a.password));
+        assert!(!format!("{a:?}").contains(&a.token.secret));
+    }
+}

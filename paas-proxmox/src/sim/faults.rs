@@ -1,0 +1,118 @@
+//! Fault injection from a seeded ChaCha RNG.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::types::Faults;
+
+/// What happens to one call before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallFault {
+    /// Runs normally.
+    None,
+    /// HTTP 500 `cluster not ready - no quorum?`.
+    Error,
+    /// HTTP 596 `Connection timed out`.
+    Timeout,
+}
+
+/// The text of an injected error.
+pub(crate) const ERROR_TEXT: &str = "cluster not ready - no quorum?";
+
+/// The fault settings and the RNG they draw from.
+#[derive(Debug)]
+pub(crate) struct FaultInjector {
+    inner: Mutex<(Faults, ChaCha8Rng)>,
+}
+
+impl FaultInjector {
+    /// Seeded injector.
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        FaultInjector {
+            inner: Mutex::new((faults, ChaCha8Rng::seed_from_u64(seed))),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Faults, &mut ChaCha8Rng) -> T) -> T {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (faults, rng) = &mut *g;
+        f(faults, rng)
+    }
+
+    /// Replaces the settings; the RNG stream continues.
+    pub fn set(&self, faults: Faults) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = faults;
+    }
+
+    /// The current settings.
+    pub fn get(&self) -> Faults {
+        self.with(|f, _| f.clone())
+    }
+
+    /// Draws the latency and the fate of one call to `endpoint` (`"METHOD /path"`).
+    /// Always draws three numbers, so the stream does not depend on the rates.
+    pub fn call(&self, endpoint: &str) -> (Duration, CallFault) {
+        self.with(|f, rng| {
+            let jitter_u: f64 = rng.random();
+            let timeout_u: f64 = rng.random();
+            let error_u: f64 = rng.random();
+            let jitter = Duration::try_from_secs_f64(f.latency_jitter.as_secs_f64() * jitter_u)
+                .unwrap_or(Duration::ZERO);
+            let delay = f.latency.saturating_add(jitter);
+            let error_rate = f
+                .endpoint_error_rates
+                .get(endpoint)
+                .copied()
+                .unwrap_or(f.error_rate);
+            let fault = if timeout_u < clamp(f.timeout_rate) {
+                CallFault::Timeout
+            } else if error_u < clamp(error_rate) {
+                CallFault::Error
+            } else {
+                CallFault::None
+            };
+            (delay, fault)
+        })
+    }
+
+    /// Whether a mutating guest call hits an injected lock timeout.
+    pub fn lock_timeout(&self) -> bool {
+        self.with(|f, rng| rng.random::<f64>() < clamp(f.lock_timeout_rate))
+    }
+
+    /// Whether a task about to start will fail.
+    pub fn task_fails(&self) -> bool {
+        self.with(|f, rng| rng.random::<f64>() < clamp(f.task_failure_rate))
+    }
+}
+
+fn clamp(rate: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_draws() {
+        let f = Faults {
+            error_rate: 0.5,
+            timeout_rate: 0.2,
+            ..Faults::default()
+        };
+        let a = FaultInjector::new(f.clone(), 7);
+        let b = FaultInjector::new(f, 7);
+        for _ in 0..100 {
+            assert_eq!(a.call("GET /version"), b.call("GET /version"));
+        }
+    }
+}

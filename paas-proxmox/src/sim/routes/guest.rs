@@ -1,0 +1,493 @@
+//! Operations LXC containers and QEMU VMs share: list, status, power, config, destroy.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::cluster::uptime;
+use super::{check_lock, check_node, find_guest, find_guest_mut, lock_guest};
+use crate::sim::core::Inner;
+use crate::sim::server::Call;
+use crate::sim::state::{Guest, split_tags};
+use crate::sim::tasks::{self, TaskSpec};
+use crate::sim::types::GuestKind;
+use crate::sim::wire::{ApiError, ApiResult, Reply};
+
+/// Task type of an action on a kind of guest.
+fn task_type(kind: GuestKind, action: &str) -> &'static str {
+    match (kind, action) {
+        (GuestKind::Lxc, "start") => "vzstart",
+        (GuestKind::Lxc, "stop") => "vzstop",
+        (GuestKind::Lxc, "shutdown") => "vzshutdown",
+        (GuestKind::Lxc, "reboot") => "vzreboot",
+        (GuestKind::Lxc, "destroy") => "vzdestroy",
+        (GuestKind::Lxc, _) => "vzcreate",
+        (GuestKind::Qemu, "start") => "qmstart",
+        (GuestKind::Qemu, "stop") => "qmstop",
+        (GuestKind::Qemu, "shutdown") => "qmshutdown",
+        (GuestKind::Qemu, "reboot") => "qmreboot",
+        (GuestKind::Qemu, "destroy") => "qmdestroy",
+        (GuestKind::Qemu, _) => "qmclone",
+    }
+}
+
+/// A [`TaskSpec`] for an action on a guest.
+pub(crate) fn spec(
+    call: &Call,
+    node: &str,
+    ty: &'static str,
+    id: u32,
+    log: Vec<String>,
+) -> TaskSpec {
+    TaskSpec {
+        node: node.to_string(),
+        ty,
+        id: id.to_string(),
+        user: call.caller.upid_user(),
+        token_id: call.caller.token_id.clone(),
+        log,
+    }
+}
+
+/// `GET /nodes/{node}/lxc` and `/qemu`.
+pub(crate) fn list(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let st = inner.state();
+    check_node(&st, call.node())?;
+    let list: Vec<Value> = st
+        .guests
+        .values()
+        .filter(|g| g.node == call.node() && g.kind == kind)
+        .map(|g| {
+            let mut v = status_json(inner, g);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("ha");
+            }
+            v
+        })
+        .collect();
+    Ok(Reply::data(Value::Array(list)))
+}
+
+/// `GET /nodes/{node}/lxc/{vmid}`: the directory index.
+pub(crate) fn index(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let st = inner.state();
+    find_guest(&st, call.node(), kind, call.vmid())?;
+    let subdirs: &[&str] = match kind {
+        GuestKind::Lxc => &[
+            "config",
+            "status",
+            "vncproxy",
+            "termproxy",
+            "vncwebsocket",
+            "spiceproxy",
+            "migrate",
+            "clone",
+            "rrd",
+            "rrddata",
+            "firewall",
+            "snapshot",
+            "resize",
+            "interfaces",
+            "pending",
+        ],
+        GuestKind::Qemu => &[
+            "config",
+            "pending",
+            "status",
+            "unlink",
+            "vncproxy",
+            "termproxy",
+            "migrate",
+            "resize",
+            "move",
+            "rrd",
+            "rrddata",
+            "monitor",
+            "agent",
+            "snapshot",
+            "spiceproxy",
+            "sendkey",
+            "firewall",
+            "mtunnel",
+            "remote_migrate",
+        ],
+    };
+    Ok(Reply::data(Value::Array(
+        subdirs.iter().map(|s| json!({"subdir": s})).collect(),
+    )))
+}
+
+fn status_json(inner: &Inner, g: &Guest) -> Value {
+    let maxmem = g.memory_bytes();
+    let mut v = json!({
+        "vmid": g.vmid,
+        "name": g.name(),
+        "status": if g.running { "running" } else { "stopped" },
+        "uptime": uptime(inner, g),
+        "cpu": if g.running { 0.01 } else { 0.0 },
+        "cpus": g.cores(),
+        "mem": g.mem_used(),
+        "maxmem": maxmem,
+        "disk": if g.running { g.disk_bytes() / 8 } else { 0 },
+        "maxdisk": g.disk_bytes(),
+        "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
+        "ha": {"managed": 0},
+    });
+    match g.kind {
+        GuestKind::Lxc => {
+            v["type"] = json!("lxc");
+            let swap = g
+                .config
+                .get("swap")
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(512);
+            v["maxswap"] = json!(swap.saturating_mul(1024 * 1024));
+            v["swap"] = json!(0);
+        }
+        GuestKind::Qemu => {
+            v["qmpstatus"] = json!(if g.running { "running" } else { "stopped" });
+            if g.config
+                .get("agent")
+                .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
+            {
+                v["agent"] = json!(1);
+            }
+            if g.running {
+                v["running-qemu"] = json!("10.1.2");
+                v["running-machine"] = json!("pc-i440fx-10.1+pve0");
+            }
+        }
+    }
+    if g.running {
+        v["pid"] = json!(10_000 + g.vmid % 50_000);
+    }
+    if g.is_template() {
+        v["template"] = json!(1);
+    }
+    if let Some(tags) = g.config.get("tags") {
+        v["tags"] = json!(tags);
+    }
+    if let Some(lock) = g.lock() {
+        v["lock"] = json!(lock);
+    }
+    v
+}
+
+/// `GET .../status/current`.
+pub(crate) fn status(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let st = inner.state();
+    let g = find_guest(&st, call.node(), kind, call.vmid())?;
+    Ok(Reply::data(status_json(inner, g)))
+}
+
+/// `GET .../config`.
+pub(crate) fn config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let st = inner.state();
+    let g = find_guest(&st, call.node(), kind, call.vmid())?;
+    let mut map = serde_json::Map::new();
+    for (k, v) in &g.config {
+        let value = match v.parse::<i64>() {
+            Ok(n) if is_numeric_key(k) => json!(n),
+            _ => json!(v),
+        };
+        map.insert(k.clone(), value);
+    }
+    map.insert("digest".into(), json!(g.digest()));
+    Ok(Reply::data(Value::Object(map)))
+}
+
+/// Config keys PVE returns as JSON numbers.
+fn is_numeric_key(k: &str) -> bool {
+    matches!(
+        k,
+        "memory"
+            | "swap"
+            | "cores"
+            | "sockets"
+            | "template"
+            | "onboot"
+            | "unprivileged"
+            | "cpuunits"
+            | "balloon"
+            | "protection"
+            | "tty"
+            | "vcpus"
+            | "numa"
+    )
+}
+
+/// Parameters of a config update that are not config keys.
+const NOT_CONFIG: [&str; 8] = [
+    "node",
+    "vmid",
+    "digest",
+    "delete",
+    "revert",
+    "skiplock",
+    "force",
+    "background_delay",
+];
+
+/// `PUT .../config`: set options, `delete` others, optionally only if `digest` matches.
+pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let vmid = call.vmid();
+    {
+        let st = inner.state();
+        let g = find_guest(&st, call.node(), kind, vmid)?;
+        if !call.flag("skiplock") {
+            check_lock(g)?;
+        }
+    }
+    let _guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
+    let mut st = inner.state();
+    let mac = st.new_mac();
+    let g = find_guest_mut(&mut st, call.node(), kind, vmid)?;
+    if !call.flag("skiplock") {
+        check_lock(g)?;
+    }
+    if let Some(digest) = call.get("digest")
+        && !digest.is_empty()
+        && digest != g.digest()
+    {
+        return Err(ApiError::internal(
+            "detected modified configuration - file changed by other user? Try again.",
+        ));
+    }
+    let deletes: Vec<String> = call
+        .get("delete")
+        .map(|d| {
+            d.split([',', ';', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for key in &deletes {
+        if call.params.contains_key(key) {
+            return Err(ApiError::param(
+                "delete",
+                format!("you can't use '-{key}' and -delete {key}' at the same time"),
+            ));
+        }
+    }
+    for key in &deletes {
+        g.config.remove(key);
+    }
+    for (key, value) in &call.params {
+        if NOT_CONFIG.contains(&key.as_str()) {
+            continue;
+        }
+        let value = match key.as_str() {
+            "tags" => split_tags(value).join(";"),
+            k if k.starts_with("net") && kind == GuestKind::Lxc && !value.contains("hwaddr=") => {
+                format!("{value},hwaddr={mac},type=veth")
+            }
+            _ => value.clone(),
+        };
+        if value.is_empty() && key == "tags" {
+            g.config.remove(key);
+        } else {
+            g.config.insert(key.clone(), value);
+        }
+    }
+    Ok(Reply::data(Value::Null))
+}
+
+/// `POST .../status/{start,stop,shutdown,reboot}`: returns a UPID.
+pub(crate) async fn power(
+    inner: &Arc<Inner>,
+    call: &Call,
+    kind: GuestKind,
+    action: &str,
+) -> ApiResult {
+    let vmid = call.vmid();
+    let node = call.node().to_string();
+    let skiplock = action == "stop" && call.flag("skiplock");
+    {
+        // PVE reads the config and checks its lock before taking the file lock.
+        let st = inner.state();
+        let g = find_guest(&st, &node, kind, vmid)?;
+        if !skiplock {
+            check_lock(g)?;
+        }
+    }
+    let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
+    let mut st = inner.state();
+    let g = find_guest(&st, &node, kind, vmid)?;
+    if !skiplock {
+        check_lock(g)?;
+    }
+    let noun = g.noun();
+    match action {
+        "start" if g.running => {
+            return Err(ApiError::internal(format!("{noun} {vmid} already running")));
+        }
+        "start" if g.is_template() && kind == GuestKind::Qemu => {
+            return Err(ApiError::internal(
+                "you can't start a vm if it's a template",
+            ));
+        }
+        "stop" | "shutdown" | "reboot" if !g.running => {
+            return Err(ApiError::internal(format!("{noun} {vmid} not running")));
+        }
+        _ => {}
+    }
+    let action_owned = action.to_string();
+    let effect_node = node.clone();
+    let effect: tasks::Effect = Box::new(move |st, fail| {
+        let now = Instant::now();
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == kind)
+        else {
+            return (
+                vec![],
+                Err(format!(
+                    "Configuration file '{}' does not exist",
+                    crate::sim::state::conf_path(&effect_node, kind, vmid)
+                )),
+            );
+        };
+        if fail {
+            let err = match (kind, action_owned.as_str()) {
+                (GuestKind::Lxc, "start") => format!("startup for container '{vmid}' failed"),
+                (GuestKind::Qemu, "start") => {
+                    format!("start failed: QEMU exited with code 1 (vm {vmid})")
+                }
+                (_, "shutdown") => "shutdown timed out".to_string(),
+                (GuestKind::Lxc, _) => {
+                    format!("command 'lxc-stop -n {vmid} --kill' failed: exit code 1")
+                }
+                (GuestKind::Qemu, _) => {
+                    format!("VM {vmid} qmp command 'quit' failed - got timeout")
+                }
+            };
+            return (vec![], Err(err));
+        }
+        match action_owned.as_str() {
+            "start" | "reboot" => {
+                g.running = true;
+                g.started = Some(now);
+                g.started_epoch = 0;
+            }
+            _ => {
+                g.running = false;
+                g.started = None;
+            }
+        }
+        (vec![], Ok(()))
+    });
+    let ty = task_type(kind, action);
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, ty, vmid, vec![]),
+        vec![guard],
+        wrap_epoch(inner, effect, vmid),
+    );
+    Ok(Reply::data(json!(upid)))
+}
+
+/// Sets `started_epoch` of a guest that an effect just started (the effect has no clock).
+fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Effect {
+    let inner = inner.clone();
+    Box::new(move |st, fail| {
+        let out = effect(st, fail);
+        if let Some(g) = st.guests.get_mut(&vmid)
+            && g.running
+            && g.started_epoch == 0
+        {
+            g.started_epoch = inner.clock.now();
+        }
+        out
+    })
+}
+
+/// Marks a just-started guest's start time (for effects in other modules).
+pub(crate) fn with_start_time(
+    inner: &Arc<Inner>,
+    effect: tasks::Effect,
+    vmid: u32,
+) -> tasks::Effect {
+    wrap_epoch(inner, effect, vmid)
+}
+
+/// `DELETE /nodes/{node}/{lxc,qemu}/{vmid}`: returns a UPID.
+pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let vmid = call.vmid();
+    let node = call.node().to_string();
+    let skiplock = kind == GuestKind::Qemu && call.flag("skiplock");
+    {
+        let st = inner.state();
+        let g = find_guest(&st, &node, kind, vmid)?;
+        if !skiplock {
+            check_lock(g)?;
+        }
+    }
+    let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
+    let mut st = inner.state();
+    let g = find_guest_mut(&mut st, &node, kind, vmid)?;
+    if !skiplock {
+        check_lock(g)?;
+    }
+    let force = kind == GuestKind::Lxc && call.flag("force");
+    if g.running && !force {
+        return Err(ApiError::internal(match kind {
+            GuestKind::Lxc => format!("unable to destroy CT {vmid} - container is running"),
+            GuestKind::Qemu => format!("VM {vmid} is running - destroy failed"),
+        }));
+    }
+    g.config.insert("lock".into(), "destroyed".into());
+    let disks: Vec<String> = g
+        .config
+        .iter()
+        .filter(|(k, v)| {
+            (k.as_str() == "rootfs" || k.starts_with("scsi") || k.starts_with("virtio"))
+                && !v.contains("media=cdrom")
+        })
+        .filter_map(|(_, v)| {
+            v.split(',')
+                .next()
+                .and_then(|vol| vol.rsplit([':', '/']).next())
+                .map(str::to_string)
+        })
+        .collect();
+    let effect_node = node.clone();
+    let effect: tasks::Effect = Box::new(move |st, fail| {
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == kind)
+        else {
+            return (vec![], Ok(()));
+        };
+        if fail {
+            g.config.remove("lock");
+            return (
+                vec![],
+                Err(format!(
+                    "error with cfs lock 'storage-local-lvm': unable to remove vm-{vmid}-disk-0"
+                )),
+            );
+        }
+        st.guests.remove(&vmid);
+        let mut log: Vec<String> = disks
+            .iter()
+            .map(|d| format!("  Logical volume \"{d}\" successfully removed."))
+            .collect();
+        if force {
+            log.insert(0, format!("stopping CT {vmid}"));
+        }
+        (log, Ok(()))
+    });
+    let upid = tasks::spawn(
+        inner,
+        &mut st,
+        spec(call, &node, task_type(kind, "destroy"), vmid, vec![]),
+        vec![guard],
+        effect,
+    );
+    Ok(Reply::data(json!(upid)))
+}

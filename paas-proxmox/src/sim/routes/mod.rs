@@ -1,0 +1,153 @@
+//! The handlers of the implemented operations, one module per API area.
+
+mod access;
+mod cluster;
+mod guest;
+mod lxc;
+mod net;
+mod qemu;
+mod tasks;
+
+use std::sync::Arc;
+
+use super::core::Inner;
+use super::locks::{self, LockGuard};
+use super::server::Call;
+use super::state::{Guest, State, conf_path};
+use super::types::GuestKind;
+use super::wire::{ApiError, ApiResult};
+
+/// Runs the handler of `METHOD path-template`.
+pub(crate) async fn dispatch(
+    inner: &Arc<Inner>,
+    method: &str,
+    path: &str,
+    call: Call,
+) -> ApiResult {
+    use GuestKind::{Lxc, Qemu};
+    match (method, path) {
+        ("GET", "/version") => cluster::version(),
+        ("GET", "/nodes") => cluster::nodes(inner),
+        ("GET", "/nodes/{node}/status") => cluster::node_status(inner, &call),
+        ("GET", "/cluster/resources") => cluster::resources(inner, &call),
+        ("GET", "/cluster/nextid") => cluster::nextid(inner, &call),
+        ("GET", "/nodes/{node}/storage/{storage}/content") => {
+            cluster::storage_content(inner, &call)
+        }
+        ("POST", "/access/ticket") => access::ticket(inner, &call),
+        ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
+        ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
+        ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
+        ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
+        ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
+        ("POST", "/nodes/{node}/qemu/{vmid}/clone") => qemu::clone(inner, &call).await,
+        ("GET", "/nodes/{node}/lxc/{vmid}") => guest::index(inner, &call, Lxc),
+        ("GET", "/nodes/{node}/qemu/{vmid}") => guest::index(inner, &call, Qemu),
+        ("DELETE", "/nodes/{node}/lxc/{vmid}") => guest::destroy(inner, &call, Lxc).await,
+        ("DELETE", "/nodes/{node}/qemu/{vmid}") => guest::destroy(inner, &call, Qemu).await,
+        ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => guest::status(inner, &call, Lxc),
+        ("GET", "/nodes/{node}/qemu/{vmid}/status/current") => guest::status(inner, &call, Qemu),
+        ("GET", "/nodes/{node}/lxc/{vmid}/config") => guest::config(inner, &call, Lxc),
+        ("GET", "/nodes/{node}/qemu/{vmid}/config") => guest::config(inner, &call, Qemu),
+        ("PUT", "/nodes/{node}/lxc/{vmid}/config") => guest::update_config(inner, &call, Lxc).await,
+        ("PUT", "/nodes/{node}/qemu/{vmid}/config") => {
+            guest::update_config(inner, &call, Qemu).await
+        }
+        ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => net::lxc_interfaces(inner, &call),
+        ("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+            net::agent_interfaces(inner, &call)
+        }
+        ("POST", p) if p.starts_with("/nodes/{node}/lxc/{vmid}/status/") => {
+            let action = p.rsplit('/').next().unwrap_or_default();
+            guest::power(inner, &call, Lxc, action).await
+        }
+        ("POST", p) if p.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
+            let action = p.rsplit('/').next().unwrap_or_default();
+            guest::power(inner, &call, Qemu, action).await
+        }
+        _ => Err(ApiError::not_implemented(method, path)),
+    }
+}
+
+/// PVE's error for a node that is not in the cluster.
+pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
+    match st.node(node) {
+        Some(n) if n.online => Ok(()),
+        Some(_) => Err(ApiError::new(
+            595,
+            format!("Connection refused - {node} is offline"),
+        )),
+        None => Err(ApiError::internal(format!(
+            "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
+        ))),
+    }
+}
+
+/// The guest `vmid` of `kind` on `node`, or PVE's missing config file error.
+pub(crate) fn find_guest<'a>(
+    st: &'a State,
+    node: &str,
+    kind: GuestKind,
+    vmid: u32,
+) -> Result<&'a Guest, ApiError> {
+    check_node(st, node)?;
+    st.guests
+        .get(&vmid)
+        .filter(|g| g.node == node && g.kind == kind)
+        .ok_or_else(|| missing_conf(node, kind, vmid))
+}
+
+/// Mutable variant of [`find_guest`].
+pub(crate) fn find_guest_mut<'a>(
+    st: &'a mut State,
+    node: &str,
+    kind: GuestKind,
+    vmid: u32,
+) -> Result<&'a mut Guest, ApiError> {
+    check_node(st, node)?;
+    st.guests
+        .get_mut(&vmid)
+        .filter(|g| g.node == node && g.kind == kind)
+        .ok_or_else(|| missing_conf(node, kind, vmid))
+}
+
+fn missing_conf(node: &str, kind: GuestKind, vmid: u32) -> ApiError {
+    ApiError::internal(format!(
+        "Configuration file '{}' does not exist",
+        conf_path(node, kind, vmid)
+    ))
+}
+
+/// PVE's `check_lock`: `CT is locked (create)`.
+pub(crate) fn check_lock(g: &Guest) -> Result<(), ApiError> {
+    match g.lock() {
+        Some(lock) => Err(ApiError::internal(format!(
+            "{} is locked ({lock})",
+            g.noun()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Takes a guest's config file lock for a mutating call (or fails with PVE's timeout text,
+/// injected or real), with `prefix` put before the text (e.g. `unable to create CT 100 - `).
+pub(crate) async fn lock_guest(
+    inner: &Arc<Inner>,
+    kind: GuestKind,
+    vmid: u32,
+    timeout: std::time::Duration,
+    prefix: &str,
+) -> Result<LockGuard, ApiError> {
+    let path = locks::lock_path(kind, vmid);
+    if inner.faults.lock_timeout() {
+        return Err(ApiError::internal(format!(
+            "{prefix}{}",
+            locks::timeout_text(&path)
+        )));
+    }
+    inner
+        .locks
+        .acquire(&path, timeout)
+        .await
+        .map_err(|e| ApiError::internal(format!("{prefix}{e}")))
+}

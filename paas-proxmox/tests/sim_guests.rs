@@ -1,0 +1,588 @@
+//! Guests on the simulator: LXC lifecycle with tasks and logs, PVE's error texts, nextid,
+//! lock collisions, QEMU clones of a template.
+
+#[path = "sim_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use paas_proxmox::sim::{GuestStatus, PveSim};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Api, DEBIAN};
+
+const NET0: &str = "name=eth0,bridge=vmbr0,ip=dhcp";
+
+#[tokio::test]
+async fn lxc_lifecycle_with_tasks_logs_and_addresses() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::from_millis(100))
+        .ip_delay(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let mem_before = api.get("/nodes/pve2/status").await.data()["memory"]["used"]
+        .as_u64()
+        .unwrap();
+
+    let r = api
+        .post(
+            "/nodes/pve2/lxc",
+            &[
+                ("vmid", "200"),
+                ("ostemplate", DEBIAN),
+                ("hostname", "web-1"),
+                ("memory", "1024"),
+                ("cores", "2"),
+                ("rootfs", "local-lvm:8"),
+                ("net0", NET0),
+                ("tags", "paas,app-1"),
+                ("password", "secret123"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let upid = r.data().as_str().unwrap().to_string();
+    let parts: Vec<&str> = upid.split(':').collect();
+    assert_eq!(parts.len(), 9, "{upid}");
+    assert_eq!(
+        (parts[0], parts[1], parts[5], parts[6], parts[7], parts[8]),
+        ("UPID", "pve2", "vzcreate", "200", "root@pam!paas", "")
+    );
+    assert!(
+        parts[2..5]
+            .iter()
+            .all(|p| p.len() == 8 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    );
+
+    // While the task runs: lock create, task running.
+    let st = api.get(&format!("/nodes/pve2/tasks/{upid}/status")).await;
+    assert_eq!(st.data()["status"], "running");
+    assert_eq!(st.data()["type"], "vzcreate");
+    assert_eq!(st.data()["user"], "root@pam");
+    assert_eq!(st.data()["tokenid"], "paas");
+    assert!(st.data().get("exitstatus").is_none());
+    let cur = api.get("/nodes/pve2/lxc/200/status/current").await;
+    assert_eq!(cur.data()["lock"], "create");
+    let r = api.post("/nodes/pve2/lxc/200/status/start", &[]).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.message(), "CT is locked (create)\n");
+
+    let st = api.wait(&upid).await;
+    assert_eq!(st["exitstatus"], "OK");
+    let log = api
+        .get_q(
+            &format!("/nodes/pve2/tasks/{upid}/log"),
+            &[("start", "0"), ("limit", "50")],
+        )
+        .await;
+    let lines = log.data().as_array().unwrap();
+    assert_eq!(log.body["total"].as_u64().unwrap() as usize, lines.len());
+    assert_eq!(lines[0]["n"], 1);
+    assert_eq!(lines.last().unwrap()["t"], "TASK OK");
+    let page = api
+        .get_q(
+            &format!("/nodes/pve2/tasks/{upid}/log"),
+            &[("start", "1"), ("limit", "1")],
+        )
+        .await;
+    assert_eq!(page.data().as_array().unwrap().len(), 1);
+    assert_eq!(page.data()[0]["n"], 2);
+
+    // Config.
+    let cfg = api.get("/nodes/pve2/lxc/200/config").await;
+    let cfg = cfg.data();
+    assert_eq!(cfg["hostname"], "web-1");
+    assert_eq!(cfg["memory"], 1024);
+    assert_eq!(cfg["tags"], "app-1;paas");
+    assert_eq!(cfg["rootfs"], "local-lvm:vm-200-disk-0,size=8G");
+    assert!(cfg["net0"].as_str().unwrap().contains("hwaddr=BC:24:11:"));
+    assert!(cfg.get("lock").is_none());
+    assert!(cfg.get("password").is_none());
+    assert_eq!(cfg["digest"].as_str().unwrap().len(), 40);
+
+    // Stopped: no interfaces; start; address after the DHCP delay.
+    assert_eq!(
+        api.get("/nodes/pve2/lxc/200/interfaces").await.body,
+        json!({"data": null})
+    );
+    api.run_ok(Method::POST, "/nodes/pve2/lxc/200/status/start", &[])
+        .await;
+    let cur = api.get("/nodes/pve2/lxc/200/status/current").await;
+    assert_eq!(cur.data()["status"], "running");
+    assert_eq!(cur.data()["name"], "web-1");
+    let ifs = api.get("/nodes/pve2/lxc/200/interfaces").await;
+    let eth0 = ifs
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "eth0")
+        .unwrap()
+        .clone();
+    assert!(eth0.get("inet").is_none(), "no DHCP lease yet: {eth0}");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let ifs = api.get("/nodes/pve2/lxc/200/interfaces").await;
+    let eth0 = ifs
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "eth0")
+        .unwrap()
+        .clone();
+    assert!(
+        eth0["inet"].as_str().unwrap().starts_with("10.10."),
+        "{eth0}"
+    );
+
+    // Memory accounting.
+    let mem_after = api.get("/nodes/pve2/status").await.data()["memory"]["used"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(mem_after - mem_before, 1024 * 1024 * 1024);
+    let res = api.get_q("/cluster/resources", &[("type", "vm")]).await;
+    let ct = res
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vmid"] == 200)
+        .unwrap()
+        .clone();
+    assert_eq!(ct["id"], "lxc/200");
+    assert_eq!(ct["node"], "pve2");
+    assert_eq!(ct["status"], "running");
+    assert_eq!(ct["tags"], "app-1;paas");
+    assert_eq!(ct["maxmem"], 1024u64 * 1024 * 1024);
+
+    // Errors of the running container.
+    let r = api.post("/nodes/pve2/lxc/200/status/start", &[]).await;
+    assert_eq!((r.status, r.message()), (500, "CT 200 already running\n"));
+    let r = api.delete("/nodes/pve2/lxc/200").await;
+    assert_eq!(
+        (r.status, r.message()),
+        (500, "unable to destroy CT 200 - container is running\n")
+    );
+
+    let upid = api
+        .run_ok(Method::POST, "/nodes/pve2/lxc/200/status/reboot", &[])
+        .await;
+    assert!(upid.contains(":vzreboot:200:"));
+    assert_eq!(sim.guest(200).unwrap().status, GuestStatus::Running);
+
+    // Graceful shutdown, then stop errors, then destroy.
+    api.run_ok(
+        Method::POST,
+        "/nodes/pve2/lxc/200/status/shutdown",
+        &[("timeout", "30"), ("forceStop", "1")],
+    )
+    .await;
+    let r = api.post("/nodes/pve2/lxc/200/status/stop", &[]).await;
+    assert_eq!((r.status, r.message()), (500, "CT 200 not running\n"));
+    let mem_stopped = api.get("/nodes/pve2/status").await.data()["memory"]["used"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(mem_stopped, mem_before);
+    let upid = api.run_ok(Method::DELETE, "/nodes/pve2/lxc/200", &[]).await;
+    assert!(upid.contains(":vzdestroy:200:"));
+    let r = api.get("/nodes/pve2/lxc/200/status/current").await;
+    assert_eq!(
+        (r.status, r.message()),
+        (
+            500,
+            "Configuration file 'nodes/pve2/lxc/200.conf' does not exist\n"
+        )
+    );
+    assert!(sim.guest(200).is_none());
+}
+
+#[tokio::test]
+async fn error_texts() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::ZERO)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    api.run_ok(
+        Method::POST,
+        "/nodes/pve1/lxc",
+        &[("vmid", "300"), ("ostemplate", DEBIAN)],
+    )
+    .await;
+
+    // Used anywhere in the cluster.
+    let r = api
+        .post(
+            "/nodes/pve3/lxc",
+            &[("vmid", "300"), ("ostemplate", DEBIAN)],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (500, "CT 300 already exists on node 'pve1'\n")
+    );
+    let r = api
+        .post(
+            "/nodes/pve3/lxc",
+            &[("vmid", "9000"), ("ostemplate", DEBIAN)],
+        )
+        .await;
+    assert_eq!(r.message(), "VM 9000 already exists on node 'pve1'\n");
+
+    // The guest is on another node, or of another kind.
+    let r = api.get("/nodes/pve3/lxc/300/config").await;
+    assert_eq!(
+        r.message(),
+        "Configuration file 'nodes/pve3/lxc/300.conf' does not exist\n"
+    );
+    let r = api.get("/nodes/pve1/qemu/300/status/current").await;
+    assert_eq!(
+        r.message(),
+        "Configuration file 'nodes/pve1/qemu-server/300.conf' does not exist\n"
+    );
+
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[("vmid", "301"), ("ostemplate", "local:vztmpl/nope.tar.zst")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (500, "can't find file 'local:vztmpl/nope.tar.zst'\n")
+    );
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[
+                ("vmid", "301"),
+                ("ostemplate", DEBIAN),
+                ("rootfs", "tank:8"),
+            ],
+        )
+        .await;
+    assert_eq!(r.message(), "storage 'tank' does not exist\n");
+
+    // Unknown tasks.
+    let fake = "UPID:pve1:00001234:00001234:6745A1B2:vzstart:300:root@pam:";
+    let r = api.get(&format!("/nodes/pve1/tasks/{fake}/status")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body,
+        json!({"data": null, "errors": {"upid": "no such task"}, "message": "Parameter verification failed.\n"})
+    );
+    let r = api.get("/nodes/pve1/tasks/garbage/log").await;
+    assert_eq!(r.error("upid"), "unable to parse worker upid 'garbage'");
+    // A real task asked on the wrong node.
+    let upid = api
+        .run_ok(Method::POST, "/nodes/pve1/lxc/300/status/start", &[])
+        .await;
+    let r = api.get(&format!("/nodes/pve2/tasks/{upid}/status")).await;
+    assert_eq!(r.error("upid"), "no such task");
+
+    // Config digest.
+    let cfg = api.get("/nodes/pve1/lxc/300/config").await;
+    let digest = cfg.data()["digest"].as_str().unwrap().to_string();
+    let r = api
+        .put(
+            "/nodes/pve1/lxc/300/config",
+            &[("tags", "b a"), ("digest", &digest)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({"data": null}));
+    let r = api
+        .put(
+            "/nodes/pve1/lxc/300/config",
+            &[("tags", "c"), ("digest", &digest)],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (
+            500,
+            "detected modified configuration - file changed by other user? Try again.\n"
+        )
+    );
+    assert_eq!(sim.guest(300).unwrap().tags, vec!["a", "b"]);
+    let r = api
+        .put(
+            "/nodes/pve1/lxc/300/config",
+            &[("delete", "tags"), ("memory", "2048")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let g = sim.guest(300).unwrap();
+    assert!(g.tags.is_empty());
+    assert_eq!(g.memory_mb, 2048);
+}
+
+#[tokio::test]
+async fn nextid_reserves_nothing() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::ZERO)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let a = api
+        .get("/cluster/nextid")
+        .await
+        .data()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = api
+        .get("/cluster/nextid")
+        .await
+        .data()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(a, b);
+    assert_eq!(a, "100");
+    api.run_ok(
+        Method::POST,
+        "/nodes/pve1/lxc",
+        &[("vmid", &a), ("ostemplate", DEBIAN)],
+    )
+    .await;
+    let r = api
+        .post("/nodes/pve2/lxc", &[("vmid", &b), ("ostemplate", DEBIAN)])
+        .await;
+    assert_eq!(r.message(), "CT 100 already exists on node 'pve1'\n");
+    assert_eq!(api.get("/cluster/nextid").await.data(), "101");
+}
+
+#[tokio::test]
+async fn racing_creates_on_one_vmid_hit_the_lock_timeout() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::from_millis(600))
+        .lock_timeout(Duration::from_millis(150))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let form = [("vmid", "400"), ("ostemplate", DEBIAN)];
+    let (a, b) = tokio::join!(
+        api.post("/nodes/pve1/lxc", &form),
+        api.post("/nodes/pve2/lxc", &form)
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 500], "{a:?} {b:?}");
+    let err = if a.status == 500 { &a } else { &b };
+    assert_eq!(
+        err.message(),
+        "unable to create CT 400 - can't lock file '/run/lock/lxc/pve-config-400.lock' - got timeout\n"
+    );
+    // Once the first create is done, a late one sees the container.
+    let ok = if a.status == 200 { &a } else { &b };
+    api.wait(ok.data().as_str().unwrap()).await;
+    let r = api.post("/nodes/pve3/lxc", &form).await;
+    assert!(
+        r.message()
+            .starts_with("CT 400 already exists on node 'pve"),
+        "{:?}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn parallel_clones_of_a_template_collide_on_its_lock() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::from_millis(1500))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let (a, b) = tokio::join!(
+        api.post(
+            "/nodes/pve1/qemu/9000/clone",
+            &[("newid", "500"), ("name", "vm-a"), ("full", "1")]
+        ),
+        api.post(
+            "/nodes/pve1/qemu/9000/clone",
+            &[("newid", "501"), ("name", "vm-b"), ("target", "pve2")]
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 500], "{a:?} {b:?}");
+    let err = if a.status == 500 { &a } else { &b };
+    assert_eq!(
+        err.message(),
+        "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n"
+    );
+    let ok = if a.status == 200 { &a } else { &b };
+    let upid = ok.data().as_str().unwrap();
+    assert!(upid.contains(":qmclone:9000:"), "{upid}");
+    let newid = if a.status == 200 { 500 } else { 501 };
+    assert_eq!(sim.guest(newid).unwrap().lock.as_deref(), Some("clone"));
+    assert_eq!(api.wait(upid).await["exitstatus"], "OK");
+    assert_eq!(sim.guest(newid).unwrap().lock, None);
+    assert_eq!(sim.guests().len(), 2);
+}
+
+#[tokio::test]
+async fn qemu_clone_start_agent_and_destroy() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::from_millis(20))
+        .ip_delay(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let r = api
+        .post("/nodes/pve1/qemu/9000/clone", &[("name", "x")])
+        .await;
+    assert_eq!(
+        r.error("newid"),
+        "property is missing and it is not optional"
+    );
+    let r = api.post("/nodes/pve1/qemu/9000/status/start", &[]).await;
+    assert_eq!(r.message(), "you can't start a vm if it's a template\n");
+
+    api.run_ok(
+        Method::POST,
+        "/nodes/pve1/qemu/9000/clone",
+        &[("newid", "600"), ("name", "app-vm"), ("target", "pve3")],
+    )
+    .await;
+    let cfg = api.get("/nodes/pve3/qemu/600/config").await;
+    let cfg = cfg.data();
+    assert_eq!(cfg["name"], "app-vm");
+    assert!(cfg.get("template").is_none());
+    assert_eq!(
+        cfg["scsi0"],
+        "local-lvm:base-9000-disk-0/vm-600-disk-0,size=8G"
+    );
+    let r = api
+        .get("/nodes/pve3/qemu/600/agent/network-get-interfaces")
+        .await;
+    assert_eq!((r.status, r.message()), (500, "VM 600 is not running\n"));
+
+    let r = api
+        .put(
+            "/nodes/pve3/qemu/600/config",
+            &[("tags", "paas;app-9"), ("cores", "4"), ("memory", "4096")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    api.run_ok(Method::POST, "/nodes/pve3/qemu/600/status/start", &[])
+        .await;
+    let cur = api.get("/nodes/pve3/qemu/600/status/current").await;
+    assert_eq!(cur.data()["status"], "running");
+    assert_eq!(cur.data()["qmpstatus"], "running");
+    assert_eq!(cur.data()["cpus"], 4);
+    assert_eq!(cur.data()["tags"], "app-9;paas");
+    let r = api
+        .get("/nodes/pve3/qemu/600/agent/network-get-interfaces")
+        .await;
+    assert_eq!(
+        (r.status, r.message()),
+        (500, "QEMU guest agent is not running\n")
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let r = api
+        .get("/nodes/pve3/qemu/600/agent/network-get-interfaces")
+        .await;
+    assert_eq!(r.status, 200);
+    let ifaces = r.data()["result"].as_array().unwrap();
+    let eth0 = ifaces.iter().find(|i| i["name"] == "eth0").unwrap();
+    let v4: Vec<&Value> = eth0["ip-addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["ip-address-type"] == "ipv4")
+        .collect();
+    assert_eq!(v4.len(), 1);
+    assert!(v4[0]["ip-address"].as_str().unwrap().starts_with("10.10."));
+
+    let r = api.delete("/nodes/pve3/qemu/600").await;
+    assert_eq!(r.message(), "VM 600 is running - destroy failed\n");
+    api.run_ok(Method::POST, "/nodes/pve3/qemu/600/status/stop", &[])
+        .await;
+    let r = api.post("/nodes/pve3/qemu/600/status/shutdown", &[]).await;
+    assert_eq!(r.message(), "VM 600 not running\n");
+    let upid = api
+        .run_ok(Method::DELETE, "/nodes/pve3/qemu/600", &[])
+        .await;
+    assert!(upid.contains(":qmdestroy:600:"));
+    assert!(sim.guest(600).is_none());
+    assert_eq!(
+        sim.guest(9000).map(|g| g.status),
+        Some(GuestStatus::Stopped)
+    );
+}
+
+#[tokio::test]
+async fn storage_content_lists_templates() {
+    let sim = PveSim::start().await.unwrap();
+    let api = Api::new(&sim);
+    let r = api
+        .get_q(
+            "/nodes/pve2/storage/local/content",
+            &[("content", "vztmpl")],
+        )
+        .await;
+    let vols: Vec<&str> = r
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["volid"].as_str().unwrap())
+        .collect();
+    assert!(vols.contains(&DEBIAN));
+    assert!(vols.contains(&"local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"));
+    let r = api
+        .get_q(
+            "/nodes/pve1/storage/local-lvm/content",
+            &[("content", "images")],
+        )
+        .await;
+    assert!(
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["volid"] == "local-lvm:base-9000-disk-0")
+    );
+    let r = api.get("/nodes/pve1/storage/tank/content").await;
+    assert_eq!(r.message(), "storage 'tank' does not exist\n");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_creates() {
+    let sim = PveSim::start().await.unwrap();
+    let api = Api::new(&sim);
+    let ids: Vec<String> = (1000..1200).map(|i| i.to_string()).collect();
+    let nodes = ["pve1", "pve2", "pve3"];
+    let calls = ids.iter().enumerate().map(|(i, id)| {
+        let api = &api;
+        async move {
+            api.run_ok(
+                Method::POST,
+                &format!("/nodes/{}/lxc", nodes[i % 3]),
+                &[
+                    ("vmid", id.as_str()),
+                    ("ostemplate", DEBIAN),
+                    ("start", "1"),
+                ],
+            )
+            .await
+        }
+    });
+    let upids = futures::future::join_all(calls).await;
+    assert_eq!(upids.len(), 200);
+    assert_eq!(sim.running_tasks(), 0);
+    let running = sim
+        .guests()
+        .iter()
+        .filter(|g| g.status == GuestStatus::Running)
+        .count();
+    assert_eq!(running, 200);
+}

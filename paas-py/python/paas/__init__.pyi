@@ -1,0 +1,3 @@
+def version() -> str:
+    """The version of the paas SDK these bindings were built from."""
+    ...
