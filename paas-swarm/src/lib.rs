@@ -19,6 +19,28 @@
 //! The engine must speak API [`MIN_API_VERSION`] or newer (Docker Engine 20.10) and be a swarm
 //! manager.
 //!
+//! Known limits: `rollback` is the engine's own (back to the previous *spec*, so right after a
+//! `scale` it undoes the scale; deploy an earlier release to go back further), and
+//! convergence is judged on the manager's view of the tasks (Swarm marks a task with a health
+//! check `running` only once healthy).
+//!
+//! Secrets: the SDK never logs env values, but bollard logs every request body at `debug`
+//! level (target `bollard`), env and secret data included: keep that target at `info` or
+//! above in production.
+//!
+//! ## Testing
+//!
+//! The tests run on the real engine, with images built on the machine (no registry):
+//!
+//! ```sh
+//! scripts/ensure-swarm.sh          # docker swarm init --advertise-addr 127.0.0.1, if needed
+//! scripts/build-test-images.sh     # paas-test/web:1 and :2 from Debian's busybox-static
+//! cargo test -p paas-swarm
+//! cargo bench --features swarm --bench swarm_deploy
+//! ```
+//!
+//! Without Docker or swarm mode the engine tests print a note and pass, unless `CI=true`.
+//!
 //! ```no_run
 //! use paas_core::ports::Orchestrator;
 //! use paas_swarm::{SwarmConfig, SwarmOrchestrator};
