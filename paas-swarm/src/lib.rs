@@ -61,6 +61,7 @@ mod network;
 mod orchestrator;
 mod rollout;
 mod secrets;
+mod service_io;
 mod spec;
 
 pub use config::{EnvDelivery, RoutingConfig, SwarmConfig};
