@@ -200,9 +200,15 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// Records a charged hour; `Ok(false)` if that (app, hour) is already recorded.
     async fn record_usage(&self, usage: &UsageRecord) -> Result<bool>;
     /// Records many charged hours (of any organisations) in one go; returns how many were new.
-    /// The same rules as [`Store::record_usage`] per record; backends override this default to
-    /// write a batch in one round trip, which is what billing an hour of many apps needs.
+    /// All or nothing: if any record names an app that is not its organisation's, the call is
+    /// `NotFound` and nothing of the batch is recorded; an (app, hour) already recorded is
+    /// skipped. Backends override this default to write a batch in one round trip, which is
+    /// what billing an hour of many apps needs.
     async fn record_usages(&self, usages: &[UsageRecord]) -> Result<u64> {
+        // Check every app first so a refused batch writes nothing (the suite demands it).
+        for usage in usages {
+            self.get_app(usage.org, usage.app).await?;
+        }
         let mut new = 0;
         for usage in usages {
             if self.record_usage(usage).await? {
