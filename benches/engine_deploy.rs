@@ -5,10 +5,15 @@
 //! addresses), straight to the simulator: the backend's own time. `deploy/<store>` is the
 //! whole deploy through the engine (request, release, queue, lease, checkpoints, events,
 //! allocations, status). Overhead = deploy - sim_floor.
+//!
+//! Both leave the cluster as they found it, outside the timed part (the floor destroys its
+//! guest, the engine deletes its app), so every timed deploy sees the same, empty cluster:
+//! otherwise `list` grows with every iteration and the floor and the engine, which run
+//! different numbers of iterations, would not be measured against the same simulator.
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use paas_core::engine::{NewApp, NewPlan, Platform};
+use paas_core::engine::{NewApp, NewPlan, Platform, StepOutcome};
 use paas_core::memory::{MemoryIdAllocator, MemoryStore};
 use paas_core::model::{AppId, Money, OrgId, PlanId, Runtime, Vmid};
 use paas_core::ports::{GuestSource, GuestSpec, IdAllocator, Provisioner, Store, app_tag};
@@ -102,8 +107,15 @@ async fn deploys(bed: &Bed, iters: u64) -> Duration {
             .expect("app");
         let t = Instant::now();
         bed.platform.deploy(bed.org, app.id).await.expect("deploy");
-        worker.step().await.expect("step");
+        let outcome = worker.step().await.expect("step");
         total += t.elapsed();
+        assert!(
+            matches!(outcome, StepOutcome::Succeeded(_)),
+            "deploy did not succeed: {outcome:?}"
+        );
+        // Untimed: free the guest, VMID and port so the next deploy sees the same cluster.
+        bed.platform.delete(bed.org, app.id).await.expect("delete");
+        worker.step().await.expect("delete step");
     }
     total
 }
@@ -123,8 +135,9 @@ fn deploy(c: &mut Criterion) {
             let floor = &floor;
             let next = &next;
             async move {
-                let t = Instant::now();
+                let mut total = Duration::ZERO;
                 for _ in 0..iters {
+                    let t = Instant::now();
                     floor.list().await.expect("list");
                     let nodes = floor.nodes().await.expect("nodes");
                     let vmid = Vmid::new(next.fetch_add(1, Ordering::Relaxed)).expect("vmid");
@@ -145,8 +158,11 @@ fn deploy(c: &mut Criterion) {
                     let g = floor.create(&spec).await.expect("create");
                     floor.start(&g).await.expect("start");
                     floor.addresses(&g).await.expect("addresses");
+                    total += t.elapsed();
+                    // Untimed, as the engine's delete: the next iteration sees the same cluster.
+                    floor.destroy(&g).await.expect("destroy");
                 }
-                t.elapsed()
+                total
             }
         })
     });

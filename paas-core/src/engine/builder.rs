@@ -186,6 +186,7 @@ impl PlatformBuilder {
             sealer: Sealer::new(master),
             tunables: self.tunables,
             notify: tokio::sync::Notify::new(),
+            immutable: Default::default(),
         }))
     }
 }

@@ -3,7 +3,9 @@
 use super::builder::PlatformBuilder;
 use super::config::Tunables;
 use super::secrets::Sealer;
-use crate::model::{AppId, Application, Event, EventLevel, NewEvent, OperationId, OrgId};
+use crate::model::{
+    AppId, Application, Event, EventLevel, NewEvent, OperationId, OrgId, Plan, PlanId, Release,
+};
 use crate::ports::{Clock, IdAllocator, Orchestrator, Provisioner, Store};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -19,6 +21,51 @@ pub(crate) struct Inner {
     /// Woken whenever this process finishes an operation or appends an event, so waits in the
     /// same process return at once; other processes are seen by polling.
     pub(crate) notify: tokio::sync::Notify,
+    /// Records the store never changes once written (plans, releases), kept so that the hot
+    /// path of an operation does not read them again.
+    pub(crate) immutable: ImmutableCache,
+}
+
+/// Plans and releases already read or written by this process. Both are immutable in the
+/// store (there is no update or delete of either), so a cached copy can never be stale.
+#[derive(Default)]
+pub(crate) struct ImmutableCache {
+    plans: std::sync::Mutex<std::collections::HashMap<PlanId, Plan>>,
+    releases: std::sync::Mutex<std::collections::HashMap<(AppId, u32), Release>>,
+}
+
+/// Releases kept at most; past it the cache starts over (releases are read once per
+/// operation, so only the newest matter).
+const RELEASES_KEPT: usize = 1024;
+/// Plans kept at most (a platform has a handful; this only bounds a misuse).
+const PLANS_KEPT: usize = 4096;
+
+impl ImmutableCache {
+    fn plan(&self, id: PlanId) -> Option<Plan> {
+        self.plans.lock().ok()?.get(&id).cloned()
+    }
+
+    fn keep_plan(&self, plan: &Plan) {
+        if let Ok(mut plans) = self.plans.lock() {
+            if plans.len() >= PLANS_KEPT {
+                plans.clear();
+            }
+            plans.insert(plan.id, plan.clone());
+        }
+    }
+
+    fn release(&self, app: AppId, number: u32) -> Option<Release> {
+        self.releases.lock().ok()?.get(&(app, number)).cloned()
+    }
+
+    pub(crate) fn keep_release(&self, release: &Release) {
+        if let Ok(mut releases) = self.releases.lock() {
+            if releases.len() >= RELEASES_KEPT {
+                releases.clear();
+            }
+            releases.insert((release.app, release.number), release.clone());
+        }
+    }
 }
 
 /// The platform: what a frontend calls. Cheap to clone (one shared `Arc`).
@@ -116,6 +163,22 @@ impl Platform {
         &self,
         org: OrgId,
         id: AppId,
+        change: F,
+    ) -> Result<Application>
+    where
+        F: FnMut(&mut Application) -> Result<()> + Send,
+    {
+        self.modify_app_from(org, id, None, change).await
+    }
+
+    /// Like [`Platform::modify_app`], trying first with `known`, a copy of the app read
+    /// earlier (saves a read when nobody changed it since). A stale copy costs one refused
+    /// update; a change refused on the copy is tried again on a fresh read.
+    pub(crate) async fn modify_app_from<F>(
+        &self,
+        org: OrgId,
+        id: AppId,
+        mut known: Option<Application>,
         mut change: F,
     ) -> Result<Application>
     where
@@ -123,8 +186,16 @@ impl Platform {
     {
         let mut last = None;
         for _ in 0..16 {
-            let mut app = self.store().get_app(org, id).await?;
-            change(&mut app)?;
+            let (mut app, fresh) = match known.take() {
+                Some(app) if app.org == org && app.id == id => (app, false),
+                _ => (self.store().get_app(org, id).await?, true),
+            };
+            if let Err(e) = change(&mut app) {
+                if fresh {
+                    return Err(e);
+                }
+                continue;
+            }
             app.updated_at = self.now();
             match self.store().update_app(&app).await {
                 Ok(stored) => return Ok(stored),
@@ -139,6 +210,50 @@ impl Platform {
             )))
     }
 
+    /// A plan, from the cache when this process has read it before (plans never change).
+    pub(crate) async fn plan(&self, id: PlanId) -> Result<Plan> {
+        if let Some(plan) = self.inner.immutable.plan(id) {
+            return Ok(plan);
+        }
+        let plan = self.store().get_plan(id).await?;
+        self.inner.immutable.keep_plan(&plan);
+        Ok(plan)
+    }
+
+    /// A release of an app, from the cache when this process wrote or read it before
+    /// (releases never change).
+    pub(crate) async fn release(&self, org: OrgId, app: AppId, number: u32) -> Result<Release> {
+        if let Some(release) = self.inner.immutable.release(app, number)
+            && release.org == org
+        {
+            return Ok(release);
+        }
+        let release = self.store().get_release(org, app, number).await?;
+        self.inner.immutable.keep_release(&release);
+        Ok(release)
+    }
+
+    /// The event `emit` would append, for a write that carries it with something else.
+    pub(crate) fn new_event(
+        &self,
+        org: OrgId,
+        app: AppId,
+        operation: Option<OperationId>,
+        level: EventLevel,
+        step: &str,
+        message: impl Into<String>,
+    ) -> NewEvent {
+        NewEvent {
+            org,
+            app,
+            operation,
+            at: self.now(),
+            level,
+            step: step.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// Appends an event to an app's history and wakes local listeners.
     pub(crate) async fn emit(
         &self,
@@ -149,15 +264,7 @@ impl Platform {
         step: &str,
         message: impl Into<String>,
     ) -> Result<Event> {
-        let event = NewEvent {
-            org,
-            app,
-            operation,
-            at: self.now(),
-            level,
-            step: step.to_owned(),
-            message: message.into(),
-        };
+        let event = self.new_event(org, app, operation, level, step, message);
         let stored = self.store().append_event(&event).await?;
         self.inner.notify.notify_waiters();
         Ok(stored)

@@ -16,13 +16,19 @@ use super::lifecycle::admit;
 use super::platform::Platform;
 use super::tenants::check_replicas;
 use crate::model::{
-    AppId, AppStatus, Operation, OperationId, OperationKind, OrgId, Release, ReleaseId,
+    AppId, AppStatus, Application, Operation, OperationId, OperationKind, OrgId, Release, ReleaseId,
 };
 use crate::{Error, Result};
 
 impl Platform {
     async fn request(&self, org: OrgId, app_id: AppId, kind: OperationKind) -> Result<OperationId> {
         let app = self.store().get_app(org, app_id).await?;
+        self.request_for(app, kind).await
+    }
+
+    /// [`Platform::request`] for an app the caller has just read.
+    async fn request_for(&self, app: Application, kind: OperationKind) -> Result<OperationId> {
+        let (org, app_id) = (app.org, app.id);
         if app.status == AppStatus::Deleted {
             return Err(Error::invalid_input(format!(
                 "cannot {kind} app '{}': it has been deleted",
@@ -52,9 +58,8 @@ impl Platform {
     /// Deploys the app's current configuration as a new numbered release. Returns the
     /// operation's id at once; [`Platform::wait`] waits for it.
     pub async fn deploy(&self, org: OrgId, app: AppId) -> Result<OperationId> {
-        let release = self.new_release(org, app).await?;
-        self.request(
-            org,
+        let (release, app) = self.new_release(org, app).await?;
+        self.request_for(
             app,
             OperationKind::Deploy {
                 release: release.number,
@@ -63,7 +68,8 @@ impl Platform {
         .await
     }
 
-    async fn new_release(&self, org: OrgId, app_id: AppId) -> Result<Release> {
+    /// Records the app's next release; returns it with the app it was made from.
+    async fn new_release(&self, org: OrgId, app_id: AppId) -> Result<(Release, Application)> {
         let mut last = None;
         // Two deploys requested at once may pick the same number; the store refuses the second
         // (Conflict) and it takes the next one.
@@ -89,7 +95,10 @@ impl Platform {
                 created_at: self.now(),
             };
             match self.store().create_release(&release).await {
-                Ok(()) => return Ok(release),
+                Ok(()) => {
+                    self.inner.immutable.keep_release(&release);
+                    return Ok((release, app));
+                }
                 Err(e) if e.is_conflict() => last = Some(e),
                 Err(e) => return Err(e),
             }

@@ -231,8 +231,7 @@ impl Worker {
             .unwrap_or_else(|| err.to_string());
         if run.progress.compensating.is_none() && run.progress.admitted {
             run.progress.compensating = Some(reason.clone());
-            run.save().await?;
-            run.event(
+            run.save_with_event(
                 EventLevel::Error,
                 "failed",
                 format!("{} failed: {reason}; undoing", op.kind),

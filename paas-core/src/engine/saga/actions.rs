@@ -53,14 +53,13 @@ async fn power_off(run: &mut Run, app: &Application, step: &str) -> Result<()> {
 }
 
 async fn set_status(run: &Run, to: AppStatus, reason: Option<String>) -> Result<()> {
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            a.status = a.status.transition(to)?;
-            a.status_reason = reason.clone();
-            Ok(())
-        })
-        .await
-        .map(|_| ())
+    run.modify_app(|a| {
+        a.status = a.status.transition(to)?;
+        a.status_reason = reason.clone();
+        Ok(())
+    })
+    .await
+    .map(|_| ())
 }
 
 pub(super) async fn start(run: &mut Run, app: Application) -> Result<Done> {
@@ -93,12 +92,11 @@ pub(super) async fn scale(run: &mut Run, app: Application, replicas: u32) -> Res
         };
         run.mark("scale", msg).await?;
     }
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            a.replicas = replicas;
-            Ok(())
-        })
-        .await?;
+    run.modify_app(|a| {
+        a.replicas = replicas;
+        Ok(())
+    })
+    .await?;
     Ok(Done::Finished(format!(
         "app '{}' has {replicas} replica(s)",
         app.slug
@@ -180,19 +178,18 @@ pub(super) async fn compensate(run: &mut Run, reason: &str) -> Result<()> {
     let observed = observed_status(run, &app).await?;
     let what = run.op.kind.name();
     let reason = reason.to_owned();
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            if let Some(to) = observed
-                && matches!(a.status, AppStatus::Running | AppStatus::Stopped)
-                && a.status.can_become(to)
-            {
-                a.status = to;
-            }
-            a.status_reason = Some(format!("{what} failed: {reason}"));
-            Ok(())
-        })
-        .await
-        .map(|_| ())
+    run.modify_app(|a| {
+        if let Some(to) = observed
+            && matches!(a.status, AppStatus::Running | AppStatus::Stopped)
+            && a.status.can_become(to)
+        {
+            a.status = to;
+        }
+        a.status_reason = Some(format!("{what} failed: {reason}"));
+        Ok(())
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Running or Stopped as the backend reports the app's workload; `None` if it has none.

@@ -7,13 +7,12 @@ use crate::model::{AppStatus, Application, EventLevel};
 
 pub(super) async fn run(run: &mut Run, app: Application) -> Result<Done> {
     if !run.is_done("begin") {
-        run.platform
-            .modify_app(run.org(), run.app_id(), |a| {
-                a.status = a.status.transition(AppStatus::Deleting)?;
-                a.status_reason = None;
-                Ok(())
-            })
-            .await?;
+        run.modify_app(|a| {
+            a.status = a.status.transition(AppStatus::Deleting)?;
+            a.status_reason = None;
+            Ok(())
+        })
+        .await?;
         run.mark("begin", format!("deleting app '{}'", app.slug))
             .await?;
     }
@@ -51,15 +50,14 @@ pub(super) async fn run(run: &mut Run, app: Application) -> Result<Done> {
         )
         .await?;
     }
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            a.status = a.status.transition(AppStatus::Deleted)?;
-            a.status_reason = None;
-            a.placement = None;
-            a.ports.clear();
-            Ok(())
-        })
-        .await?;
+    run.modify_app(|a| {
+        a.status = a.status.transition(AppStatus::Deleted)?;
+        a.status_reason = None;
+        a.placement = None;
+        a.ports.clear();
+        Ok(())
+    })
+    .await?;
     Ok(Done::Finished(format!("app '{}' deleted", app.slug)))
 }
 
@@ -70,12 +68,11 @@ pub(super) async fn compensate(run: &mut Run, reason: &str) -> Result<()> {
         return Ok(());
     }
     let reason = reason.to_owned();
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            a.status_reason = Some(format!("delete failed: {reason}; request the delete again"));
-            Ok(())
-        })
-        .await?;
+    run.modify_app(|a| {
+        a.status_reason = Some(format!("delete failed: {reason}; request the delete again"));
+        Ok(())
+    })
+    .await?;
     run.event(
         EventLevel::Error,
         "delete",

@@ -8,24 +8,22 @@ use crate::model::{AppStatus, Application, EventLevel, Placement};
 pub(super) async fn run(run: &mut Run, app: Application, number: u32) -> Result<Done> {
     let release = run
         .platform
-        .store()
-        .get_release(run.org(), run.app_id(), number)
+        .release(run.org(), run.app_id(), number)
         .await?;
     if !run.is_done("begin") {
-        run.platform
-            .modify_app(run.org(), run.app_id(), |a| {
-                a.status = a.status.transition(AppStatus::Deploying)?;
-                a.status_reason = None;
-                Ok(())
-            })
-            .await?;
+        run.modify_app(|a| {
+            a.status = a.status.transition(AppStatus::Deploying)?;
+            a.status_reason = None;
+            Ok(())
+        })
+        .await?;
         let what = match run.op.kind.name() {
             "rollback" => format!("rolling back to release {number}"),
             _ => format!("deploying release {number}"),
         };
         run.mark("begin", what).await?;
     }
-    let plan = run.platform.store().get_plan(release.plan).await?;
+    let plan = run.platform.plan(release.plan).await?;
     let placement = if release.runtime.is_proxmox() {
         guest::deploy(run, &app, &release, &plan).await?
     } else {
@@ -35,8 +33,7 @@ pub(super) async fn run(run: &mut Run, app: Application, number: u32) -> Result<
     let runtime = release.runtime.clone();
     let replicas = release.replicas;
     let stored = run
-        .platform
-        .modify_app(run.org(), run.app_id(), |a| {
+        .modify_app(|a| {
             a.status = a.status.transition(AppStatus::Running)?;
             a.status_reason = None;
             a.placement = Some(placement.clone());
@@ -104,16 +101,15 @@ pub(super) async fn compensate(run: &mut Run, reason: &str) -> Result<()> {
         .await?;
     }
     let reason = reason.to_owned();
-    run.platform
-        .modify_app(run.org(), run.app_id(), |a| {
-            if a.status.can_become(AppStatus::Failed) {
-                a.status = AppStatus::Failed;
-            }
-            a.status_reason = Some(format!("deploy failed: {reason}"));
-            a.placement = None;
-            a.ports.clear();
-            Ok(())
-        })
-        .await?;
+    run.modify_app(|a| {
+        if a.status.can_become(AppStatus::Failed) {
+            a.status = AppStatus::Failed;
+        }
+        a.status_reason = Some(format!("deploy failed: {reason}"));
+        a.placement = None;
+        a.ports.clear();
+        Ok(())
+    })
+    .await?;
     Ok(())
 }

@@ -26,12 +26,11 @@ pub(super) async fn deploy(
         let mut note = "no previous guest".to_owned();
         if let Some(old) = guest_of(app) {
             note = remove_if_ours(run, app, &old).await?;
-            run.platform
-                .modify_app(run.org(), run.app_id(), |a| {
-                    a.placement = None;
-                    Ok(())
-                })
-                .await?;
+            run.modify_app(|a| {
+                a.placement = None;
+                Ok(())
+            })
+            .await?;
         }
         run.mark("remove-old-guest", note).await?;
     }
@@ -136,8 +135,7 @@ pub(super) async fn deploy(
                     avoid.extend(&tried);
                     let next = ids.allocate(POOL_VMID, &vmid_owner(app.id), &avoid).await?;
                     run.progress.vmid = Some(to_u32(next)?);
-                    run.save().await?;
-                    run.event(
+                    run.save_with_event(
                         EventLevel::Warn,
                         "create-guest",
                         format!("VMID {vmid} is taken on the cluster; trying {next}"),

@@ -62,6 +62,9 @@ pub(crate) struct Run {
     pub progress: Progress,
     /// Set when the lease was lost: nothing more may be written.
     pub lost: Arc<AtomicBool>,
+    /// The app as this operation last read or wrote it: the first try of the next change to
+    /// it (saves a read per change; a stale copy only costs a refused update).
+    known_app: std::sync::Mutex<Option<Application>>,
 }
 
 /// How an operation ended, when it ended well.
@@ -86,6 +89,7 @@ impl Run {
             worker,
             progress,
             lost,
+            known_app: std::sync::Mutex::new(None),
         }
     }
 
@@ -101,30 +105,53 @@ impl Run {
         self.progress.done.iter().any(|s| s == step)
     }
 
-    /// Saves the progress; a lost lease stops the operation without writing anything else.
-    pub(crate) async fn save(&mut self) -> Result<()> {
-        let value = serde_json::to_value(&self.progress)
-            .map_err(|e| Error::internal(format!("cannot serialise checkpoint: {e}")))?;
+    /// Saves the progress and appends the event describing it, in one store write; a lost
+    /// lease stops the operation with neither written.
+    pub(crate) async fn save_with_event(
+        &mut self,
+        level: EventLevel,
+        step: &str,
+        message: impl Into<String>,
+    ) -> Result<()> {
+        let value = self.progress_value()?;
+        let event = self.platform.new_event(
+            self.org(),
+            self.app_id(),
+            Some(self.op.id),
+            level,
+            step,
+            message,
+        );
         if let Err(e) = self
             .platform
             .store()
-            .checkpoint(self.op.id, &self.worker, &value)
+            .checkpoint_with_event(self.op.id, &self.worker, &value, &event)
             .await
         {
-            if e.is_conflict() {
-                self.lost.store(true, Ordering::SeqCst);
-            }
-            return Err(e);
+            return Err(self.lease_check(e));
         }
         self.op.checkpoint = value;
+        self.platform.wake();
         Ok(())
     }
 
-    /// Marks `step` done, saves the checkpoint and emits its event.
+    fn progress_value(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(&self.progress)
+            .map_err(|e| Error::internal(format!("cannot serialise checkpoint: {e}")))
+    }
+
+    /// A `Conflict` from a lease-checked write means the lease is lost: flag it.
+    fn lease_check(&self, e: Error) -> Error {
+        if e.is_conflict() {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        e
+    }
+
+    /// Marks `step` done, and saves the checkpoint with its event.
     pub(crate) async fn mark(&mut self, step: &str, message: impl Into<String>) -> Result<()> {
         self.progress.done.push(step.to_owned());
-        self.save().await?;
-        self.event(EventLevel::Info, step, message).await
+        self.save_with_event(EventLevel::Info, step, message).await
     }
 
     pub(crate) async fn event(
@@ -146,11 +173,36 @@ impl Run {
             .map(|_| ())
     }
 
+    /// The app, read fresh from the store.
     pub(crate) async fn app(&self) -> Result<Application> {
-        self.platform
+        let app = self
+            .platform
             .store()
             .get_app(self.org(), self.app_id())
-            .await
+            .await?;
+        self.remember(&app);
+        Ok(app)
+    }
+
+    fn remember(&self, app: &Application) {
+        if let Ok(mut known) = self.known_app.lock() {
+            *known = Some(app.clone());
+        }
+    }
+
+    /// Applies `change` to the app (see [`Platform::modify_app`]), starting from the copy
+    /// this operation last saw.
+    pub(crate) async fn modify_app<F>(&self, change: F) -> Result<Application>
+    where
+        F: FnMut(&mut Application) -> Result<()> + Send,
+    {
+        let known = self.known_app.lock().ok().and_then(|mut k| k.take());
+        let stored = self
+            .platform
+            .modify_app_from(self.org(), self.app_id(), known, change)
+            .await?;
+        self.remember(&stored);
+        Ok(stored)
     }
 
     /// Runs the operation's steps that are not done yet.

@@ -227,6 +227,21 @@ impl Store for MemoryStore {
         self.lock().queue.checkpoint(id, worker, checkpoint)
     }
 
+    async fn checkpoint_with_event(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        let mut state = self.lock();
+        // Validate both writes before making either: the app first (the checkpoint is the
+        // only write that can still be refused, and it validates before it mutates).
+        state.records.app(event.org, event.app)?;
+        state.queue.checkpoint(id, worker, checkpoint)?;
+        state.records.append_event(event)
+    }
+
     async fn complete(&self, id: OperationId, worker: &str, now: Timestamp) -> Result<()> {
         self.lock().queue.complete(id, worker, now)?;
         self.wake_workers();

@@ -2,9 +2,10 @@
 
 use super::store::{db_err, not_found};
 use super::{BACKEND, PgStore};
-use crate::model::{AppId, Operation, OperationId, OrgId, Timestamp};
+use crate::model::{AppId, Event, NewEvent, Operation, OperationId, OrgId, Timestamp};
 use crate::sql::common::{
-    json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64, ts_to_ns,
+    event_columns, json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64,
+    ts_to_ns,
 };
 use crate::sql::error::map_sqlx_error;
 use crate::{Error, Result};
@@ -285,6 +286,74 @@ impl PgStore {
         Ok(())
     }
 
+    /// The checkpoint and the step's event in one statement (one round trip): the lease-checked
+    /// checkpoint update, then the app's event counter bump and the event insert, each only if
+    /// the one before matched a row. The checkpoint is only written when the event's app is
+    /// the organisation's, so a refused append leaves nothing behind either.
+    pub(super) async fn checkpoint_with_event_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        let doing = format!("saving the checkpoint and an event of operation {id}");
+        let seq: Option<i64> = sqlx::query_scalar(concat!(
+            "WITH c AS (UPDATE operations SET checkpoint = $3
+                         WHERE id = $1 AND state = 'running' AND lease_worker = $2
+                           AND EXISTS (SELECT 1 FROM apps WHERE id = $4 AND org = $5)
+                        RETURNING id),
+                  s AS (UPDATE apps SET last_event_seq = last_event_seq + 1
+                         WHERE id = $4 AND org = $5 AND EXISTS (SELECT 1 FROM c)
+                        RETURNING last_event_seq)
+             INSERT INTO events (",
+            event_columns!(),
+            ") SELECT s.last_event_seq, $5, $4, $6, $7, $8, $9, $10 FROM s
+             RETURNING seq"
+        ))
+        .bind(id.as_uuid())
+        .bind(worker)
+        .bind(json(checkpoint, "checkpoint")?)
+        .bind(event.app.as_uuid())
+        .bind(event.org.as_uuid())
+        .bind(event.operation.map(|o| o.as_uuid()))
+        .bind(ts_to_ns(event.at)?)
+        .bind(event.level.as_str())
+        .bind(&event.step)
+        .bind(&event.message)
+        .fetch_optional(self.db())
+        .await
+        .map_err(db_err(doing.clone()))?;
+        let Some(seq) = seq else {
+            return Err(self.explain_unwritten(id, worker, event).await);
+        };
+        Ok(stored_event(event, to_u64(seq, "event seq")?))
+    }
+
+    /// Why a checkpoint-with-event wrote nothing: the lease is lost (`Conflict`), the
+    /// operation does not exist, or the event's app is not the organisation's (`NotFound`).
+    async fn explain_unwritten(&self, id: OperationId, worker: &str, event: &NewEvent) -> Error {
+        let doing = "saving the checkpoint of";
+        let err = self.lease_lost(id, worker, doing).await;
+        let still_held = err.is_conflict()
+            && sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM operations
+                                 WHERE id = $1 AND state = 'running' AND lease_worker = $2)",
+            )
+            .bind(id.as_uuid())
+            .bind(worker)
+            .fetch_one(self.db())
+            .await
+            .unwrap_or(false);
+        if still_held {
+            return not_found(format!(
+                "appending an event: app {} does not exist in organisation {}",
+                event.app, event.org
+            ));
+        }
+        err
+    }
+
     pub(super) async fn complete_op(
         &self,
         id: OperationId,
@@ -356,5 +425,19 @@ impl PgStore {
             |q| q.bind(now).bind(error),
         )
         .await
+    }
+}
+
+/// The event `event` as stored with `seq`.
+pub(super) fn stored_event(event: &NewEvent, seq: u64) -> Event {
+    Event {
+        seq,
+        org: event.org,
+        app: event.app,
+        operation: event.operation,
+        at: event.at,
+        level: event.level,
+        step: event.step.clone(),
+        message: event.message.clone(),
     }
 }

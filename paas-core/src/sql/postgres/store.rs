@@ -411,6 +411,17 @@ impl Store for PgStore {
         self.checkpoint_op(id, worker, checkpoint).await
     }
 
+    async fn checkpoint_with_event(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        self.checkpoint_with_event_op(id, worker, checkpoint, event)
+            .await
+    }
+
     async fn complete(&self, id: OperationId, worker: &str, now: Timestamp) -> Result<()> {
         self.complete_op(id, worker, now).await
     }

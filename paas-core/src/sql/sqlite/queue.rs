@@ -2,9 +2,10 @@
 
 use super::store::{db_err, not_found};
 use super::{BACKEND, SqliteStore};
-use crate::model::{AppId, Operation, OperationId, OrgId, Timestamp};
+use crate::model::{AppId, Event, NewEvent, Operation, OperationId, OrgId, Timestamp};
 use crate::sql::common::{
-    json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64, ts_to_ns,
+    event_columns, json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64,
+    ts_to_ns,
 };
 use crate::sql::error::map_sqlx_error;
 use crate::{Error, Result};
@@ -232,6 +233,78 @@ impl SqliteStore {
                 .await);
         }
         Ok(())
+    }
+
+    /// The checkpoint and the step's event in one `BEGIN IMMEDIATE` transaction: both are
+    /// written, or (lease lost, or the event's app not the organisation's) neither.
+    pub(super) async fn checkpoint_with_event_op(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        let doing = format!("saving the checkpoint and an event of operation {id}");
+        let checkpoint = json(checkpoint, "checkpoint")?;
+        let at = ts_to_ns(event.at)?;
+        let mut tx = self
+            .db()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err(doing.clone()))?;
+        let done = sqlx::query(
+            "UPDATE operations SET checkpoint = $3
+              WHERE id = $1 AND state = 'running' AND lease_worker = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(worker)
+        .bind(checkpoint)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err(doing.clone()))?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return Err(self
+                .lease_lost(id, worker, "saving the checkpoint of")
+                .await);
+        }
+        // The same gap-free seq as `append_event`: the write lock is held since BEGIN.
+        let seq: Option<i64> = sqlx::query_scalar(concat!(
+            "INSERT INTO events (",
+            event_columns!(),
+            ") SELECT coalesce((SELECT max(seq) FROM events WHERE app = $1), 0) + 1,
+                      $2, $1, $3, $4, $5, $6, $7
+                 FROM apps WHERE id = $1 AND org = $2
+             RETURNING seq"
+        ))
+        .bind(event.app.as_uuid())
+        .bind(event.org.as_uuid())
+        .bind(event.operation.map(|o| o.as_uuid()))
+        .bind(at)
+        .bind(event.level.as_str())
+        .bind(&event.step)
+        .bind(&event.message)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err(doing.clone()))?;
+        let Some(seq) = seq else {
+            // Dropping the transaction rolls the checkpoint back.
+            return Err(not_found(format!(
+                "appending an event: app {} does not exist in organisation {}",
+                event.app, event.org
+            )));
+        };
+        tx.commit().await.map_err(db_err(doing))?;
+        Ok(Event {
+            seq: to_u64(seq, "event seq")?,
+            org: event.org,
+            app: event.app,
+            operation: event.operation,
+            at: event.at,
+            level: event.level,
+            step: event.step.clone(),
+            message: event.message.clone(),
+        })
     }
 
     pub(super) async fn complete_op(

@@ -91,6 +91,7 @@ where
         heartbeat_extends_the_lease,
         stale_worker_is_refused,
         checkpoint_is_saved,
+        checkpoint_with_event_writes_both_or_neither,
         retry_at_requeues_with_error,
         complete_and_fail_finish_operations,
         wait_for_work_wakes_on_enqueue,

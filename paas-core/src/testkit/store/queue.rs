@@ -1,6 +1,6 @@
 //! Checks of the operation queue: order, leases, their expiry and the lease-checked calls.
 
-use super::{at, operation, world};
+use super::{at, event, operation, world};
 use crate::ErrorKind;
 use crate::model::{Application, Operation, OperationId, OperationState};
 use crate::ports::Store;
@@ -382,6 +382,87 @@ pub async fn checkpoint_is_saved(store: &dyn Store) -> CheckResult {
         cp,
         "checkpoint seen by the next attempt"
     );
+    Ok(())
+}
+
+/// `checkpoint_with_event` by the lease holder saves the checkpoint and appends the event with
+/// the app's next seq; by a worker without the lease it is `Conflict` and writes neither.
+pub async fn checkpoint_with_event_writes_both_or_neither(store: &dyn Store) -> CheckResult {
+    const C: &str = "checkpoint_with_event_writes_both_or_neither";
+    let w = world(store, C).await?;
+    let a = w.app(store, C, "shop").await?;
+    let op = enqueue(store, C, &a, 0).await?;
+    lease_some(store, C, "w1", 0).await?;
+    store
+        .append_event(&event(&a, "queued"))
+        .await
+        .or_fail(C, "append_event")?;
+    let cp = serde_json::json!({ "done": ["allocate-vmid"], "vmid": 101 });
+    let mut step = event(&a, "allocate-vmid");
+    step.operation = Some(op.id);
+    let stored = store
+        .checkpoint_with_event(op.id, "w1", &cp, &step)
+        .await
+        .or_fail(C, "checkpoint_with_event by the holder")?;
+    ensure_eq!(C, stored.seq, 2, "seq of the event after one other event");
+    ensure_eq!(C, stored.step, step.step, "step of the returned event");
+    ensure_eq!(
+        C,
+        stored.operation,
+        Some(op.id),
+        "operation of the returned event"
+    );
+    ensure_eq!(
+        C,
+        get(store, C, &op).await?.checkpoint,
+        cp,
+        "checkpoint after checkpoint_with_event"
+    );
+    let history = store
+        .list_events(a.org, a.id, 0, 100)
+        .await
+        .or_fail(C, "list_events")?;
+    ensure_eq!(
+        C,
+        history.last(),
+        Some(&stored),
+        "the app's last event is the one returned"
+    );
+
+    lease_some(store, C, "w2", 31).await?;
+    let before = get(store, C, &op).await?;
+    let stale = serde_json::json!({ "done": ["allocate-vmid", "place"] });
+    for worker in ["w1", "stranger"] {
+        expect_err(
+            C,
+            format!("checkpoint_with_event by {worker}, who does not hold the lease"),
+            store
+                .checkpoint_with_event(op.id, worker, &stale, &event(&a, "place"))
+                .await,
+            ErrorKind::Conflict,
+        )?;
+    }
+    ensure_eq!(
+        C,
+        get(store, C, &op).await?,
+        before,
+        "the operation after refused checkpoint_with_event calls"
+    );
+    let after = store
+        .list_events(a.org, a.id, 0, 100)
+        .await
+        .or_fail(C, "list_events")?;
+    ensure_eq!(
+        C,
+        after,
+        history,
+        "events after refused checkpoint_with_event calls"
+    );
+    let next = store
+        .checkpoint_with_event(op.id, "w2", &stale, &event(&a, "place"))
+        .await
+        .or_fail(C, "checkpoint_with_event by the new holder")?;
+    ensure_eq!(C, next.seq, 3, "seq after the refused calls (no gap)");
     Ok(())
 }
 
