@@ -190,6 +190,22 @@ impl Store for BrokenStore {
     ) -> Result<Vec<UsageRecord>> {
         self.inner.list_usage(org, from, to).await
     }
+    // The batch forms are forwarded too, so each wrapper breaks exactly one semantic: the trait's
+    // defaults would route them through the broken single-record methods.
+    async fn record_usages(&self, usages: &[UsageRecord]) -> Result<u64> {
+        self.inner.record_usages(usages).await
+    }
+    async fn checkpoint_with_event(
+        &self,
+        id: OperationId,
+        worker: &str,
+        checkpoint: &serde_json::Value,
+        event: &NewEvent,
+    ) -> Result<Event> {
+        self.inner
+            .checkpoint_with_event(id, worker, checkpoint, event)
+            .await
+    }
 }
 
 async fn store_report(broken: Break) -> SuiteReport {
