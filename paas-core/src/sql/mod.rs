@@ -44,6 +44,8 @@ mod error;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod store_impl;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{PgConfig, PgIdAllocator, PgStore};
