@@ -248,15 +248,51 @@ macro_rules! impl_store {
         }
 
         async fn get_operation(&self, org: OrgId, id: OperationId) -> Result<Operation> {
-            self.get_op(org, id).await
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                operation_columns!(),
+                " FROM operations WHERE id = $1 AND org = $2"
+            ))
+            .bind(id.as_uuid())
+            .bind(org.as_uuid())
+            .fetch_optional(self.db())
+            .await
+            .map_err(db_err(format!("reading operation {id}")))?;
+            match row {
+                Some(r) => operation_from_row(&r),
+                None => Err(not_found(format!(
+                    "operation {id} does not exist in organisation {org}"
+                ))),
+            }
         }
 
         async fn list_operations(&self, org: OrgId, app: AppId, limit: u32) -> Result<Vec<Operation>> {
-            self.list_ops(org, app, limit).await
+            let items = sqlx::query(concat!(
+                "SELECT ",
+                operation_columns!(),
+                " FROM operations WHERE org = $1 AND app = $2 ORDER BY seq DESC LIMIT $3"
+            ))
+            .bind(org.as_uuid())
+            .bind(app.as_uuid())
+            .bind(i64::from(limit))
+            .fetch_all(self.db())
+            .await
+            .map_err(db_err(format!("listing operations of app {app}")))?
+            .iter()
+            .map(operation_from_row)
+            .collect::<Result<Vec<_>>>()?;
+            self.nonempty_or_app_exists(org, app, "listing operations", items)
+                .await
         }
 
         async fn count_unfinished_operations(&self) -> Result<u64> {
-            self.count_unfinished().await
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM operations WHERE state IN ('queued', 'running')",
+            )
+            .fetch_one(self.db())
+            .await
+            .map_err(db_err("counting unfinished operations"))?;
+            to_u64(n, "operation count")
         }
 
         async fn lease(

@@ -2,7 +2,7 @@
 
 use super::store::{db_err, not_found};
 use super::{BACKEND, SqliteStore};
-use crate::model::{AppId, Event, NewEvent, Operation, OperationId, OrgId, Timestamp};
+use crate::model::{Event, NewEvent, Operation, OperationId, Timestamp};
 use crate::sql::common::{
     event_columns, json, lost_lease_error, ns_after, operation_columns, operation_from_row, to_u64,
     ts_to_ns,
@@ -95,59 +95,6 @@ impl SqliteStore {
         }
         self.wake_local();
         Ok(())
-    }
-
-    pub(super) async fn get_op(&self, org: OrgId, id: OperationId) -> Result<Operation> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE id = $1 AND org = $2"
-        ))
-        .bind(id.as_uuid())
-        .bind(org.as_uuid())
-        .fetch_optional(self.db())
-        .await
-        .map_err(db_err(format!("reading operation {id}")))?;
-        match row {
-            Some(r) => operation_from_row(&r),
-            None => Err(not_found(format!(
-                "operation {id} does not exist in organisation {org}"
-            ))),
-        }
-    }
-
-    pub(super) async fn list_ops(
-        &self,
-        org: OrgId,
-        app: AppId,
-        limit: u32,
-    ) -> Result<Vec<Operation>> {
-        let items = sqlx::query(concat!(
-            "SELECT ",
-            operation_columns!(),
-            " FROM operations WHERE org = $1 AND app = $2 ORDER BY seq DESC LIMIT $3"
-        ))
-        .bind(org.as_uuid())
-        .bind(app.as_uuid())
-        .bind(i64::from(limit))
-        .fetch_all(self.db())
-        .await
-        .map_err(db_err(format!("listing operations of app {app}")))?
-        .iter()
-        .map(operation_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        self.nonempty_or_app_exists(org, app, "listing operations", items)
-            .await
-    }
-
-    pub(super) async fn count_unfinished(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM operations WHERE state IN ('queued', 'running')",
-        )
-        .fetch_one(self.db())
-        .await
-        .map_err(db_err("counting unfinished operations"))?;
-        to_u64(n, "operation count")
     }
 
     pub(super) async fn lease_op(

@@ -12,6 +12,7 @@ use crate::sql::common::{
     release_from_row, search_needle, to_u64, ts_to_ns, ts_to_ns_clamped, usage_columns,
     usage_from_row,
 };
+use crate::sql::common::{operation_columns, operation_from_row};
 use crate::sql::error::map_sqlx_error;
 use crate::sql::store_impl::impl_store;
 use crate::{Error, Result};
