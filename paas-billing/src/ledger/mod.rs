@@ -10,6 +10,7 @@ mod batch;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
+mod shared;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
