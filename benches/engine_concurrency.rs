@@ -65,6 +65,8 @@ async fn floor_once() -> Duration {
                 tags: vec![app_tag(AppId::new())],
                 password: None,
                 ssh_public_keys: None,
+                env: Default::default(),
+                data_volume: None,
             };
             let g = p.create(&spec).await.expect("create");
             p.start(&g).await.expect("start");

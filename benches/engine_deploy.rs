@@ -154,6 +154,8 @@ fn deploy(c: &mut Criterion) {
                         tags: vec![app_tag(AppId::new())],
                         password: None,
                         ssh_public_keys: None,
+                        env: Default::default(),
+                        data_volume: None,
                     };
                     let g = floor.create(&spec).await.expect("create");
                     floor.start(&g).await.expect("start");

@@ -103,6 +103,7 @@ async fn setup() -> Platform {
             lock: None,
             memory_mb: 64,
             cores: 1,
+            data_volume: None,
         })
         .expect("guest");
         store.create_app(&a).await.expect("app");

@@ -49,6 +49,8 @@ fn spec(vmid: u32) -> GuestSpec {
         tags: vec![],
         password: None,
         ssh_public_keys: None,
+        env: Default::default(),
+        data_volume: None,
     }
 }
 

@@ -155,6 +155,7 @@ async fn managed_guests_without_a_record_are_adoptable() {
             lock: None,
             memory_mb: 512,
             cores: 1,
+            data_volume: None,
         })
         .unwrap();
     let before = env.prov.guests().len();

@@ -65,6 +65,9 @@ impl Provisioner for Gated {
     async fn list(&self) -> Result<Vec<Guest>> {
         self.inner.list().await
     }
+    async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()> {
+        self.inner.move_data_volume(from, to).await
+    }
 }
 
 async fn gated_env(lease: Duration) -> (Env, Gated) {

@@ -49,7 +49,7 @@ async fn fake_provisioner_passes_the_conformance_suite() {
         &fixture,
     )
     .await;
-    assert_eq!(report.passed.len(), 10, "{report}");
+    assert_eq!(report.passed.len(), 13, "{report}");
     report.assert_all_passed();
 }
 
@@ -88,6 +88,8 @@ fn spec(id: u32, on: &str, memory_mb: u32, app: AppId) -> GuestSpec {
         tags: vec![app_tag(app)],
         password: None,
         ssh_public_keys: None,
+        env: Default::default(),
+        data_volume: None,
     }
 }
 

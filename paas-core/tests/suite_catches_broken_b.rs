@@ -171,6 +171,9 @@ impl Provisioner for DestroyAbsentErrs {
     async fn list(&self) -> Result<Vec<Guest>> {
         self.0.list().await
     }
+    async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()> {
+        self.0.move_data_volume(from, to).await
+    }
 }
 
 #[tokio::test]

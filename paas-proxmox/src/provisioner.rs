@@ -150,4 +150,12 @@ impl Provisioner for ProxmoxProvisioner {
     async fn list(&self) -> Result<Vec<Guest>> {
         self.list_guests().await
     }
+
+    async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()> {
+        // TODO(issue 10): `move_volume` with `target-vmid`; the client and simulator lack it.
+        Err(paas_core::Error::internal(format!(
+            "moving the data volume of {} to {} is not implemented on Proxmox yet",
+            from.vmid, to.vmid
+        )))
+    }
 }

@@ -1,10 +1,10 @@
 //! A scriptable in-memory [`Provisioner`]: a cluster of nodes whose guests really change
 //! state, with injectable failures for engine tests.
 
-use crate::model::{Capacity, Node, NodeHealth, NodeKind, NodeName, Vmid};
+use crate::model::{Capacity, EnvKey, Node, NodeHealth, NodeKind, NodeName, Secret, Vmid};
 use crate::ports::{
     Guest, GuestKind, GuestRef, GuestSource, GuestSpec, GuestState, MANAGED_TAG, Provisioner,
-    StopMode, app_from_tags,
+    StopMode, VolumeInfo, app_from_tags,
 };
 use crate::{Error, Result};
 use async_trait::async_trait;
@@ -37,6 +37,8 @@ pub enum ProvisionerCall {
     Addresses,
     /// [`Provisioner::list`].
     List,
+    /// [`Provisioner::move_data_volume`].
+    MoveDataVolume,
 }
 
 /// A fake Proxmox-like cluster: nodes with capacity, and guests that are created stopped, start,
@@ -73,6 +75,8 @@ pub enum ProvisionerCall {
 ///     tags: vec![],
 ///     password: None,
 ///     ssh_public_keys: None,
+///     env: Default::default(),
+///     data_volume: None,
 /// };
 /// let guest = cluster.create(&spec).await?;
 /// cluster.fail_next(ProvisionerCall::Start, Error::unavailable("node busy"));
@@ -101,6 +105,7 @@ struct NodeSlot {
 struct SimGuest {
     guest: Guest,
     disk_gb: u64,
+    env: BTreeMap<EnvKey, Secret>,
 }
 
 #[derive(Debug)]
@@ -108,6 +113,8 @@ struct Cluster {
     nodes: Vec<NodeSlot>,
     guests: BTreeMap<Vmid, SimGuest>,
     faults: Faults<ProvisionerCall>,
+    /// Numbers the data volumes created, so every volume has its own id.
+    volumes_made: u64,
 }
 
 /// Builds a [`FakeProvisioner`] with chosen nodes and faults.
@@ -228,6 +235,7 @@ impl FakeProvisionerBuilder {
                 nodes,
                 guests: BTreeMap::new(),
                 faults,
+                volumes_made: 0,
             })),
         }
     }
@@ -331,6 +339,21 @@ impl Cluster {
             ))
             .with_backend(BACKEND));
         }
+        let is_vm = matches!(spec.source, GuestSource::CloneVm { .. });
+        if is_vm && (!spec.env.is_empty() || spec.data_volume.is_some()) {
+            return Err(Error::invalid_input(format!(
+                "cannot create VM {}: env and data volumes are for LXC guests only",
+                spec.vmid
+            ))
+            .with_backend(BACKEND));
+        }
+        if spec.data_volume.as_ref().is_some_and(|v| v.size_gb == 0) {
+            return Err(Error::invalid_input(format!(
+                "cannot create guest {}: a data volume needs at least 1 GiB",
+                spec.vmid
+            ))
+            .with_backend(BACKEND));
+        }
         let kind = match &spec.source {
             GuestSource::LxcTemplate { template } => {
                 if template.trim().is_empty() {
@@ -366,6 +389,17 @@ impl Cluster {
             vmid: spec.vmid,
             kind,
         };
+        let data_volume = match &spec.data_volume {
+            Some(v) => {
+                self.volumes_made += 1;
+                Some(VolumeInfo {
+                    volume: format!("fake:vol-{}", self.volumes_made),
+                    size_gb: v.size_gb,
+                    mount_path: v.mount_path.clone(),
+                })
+            }
+            None => None,
+        };
         self.guests.insert(
             spec.vmid,
             SimGuest {
@@ -378,8 +412,10 @@ impl Cluster {
                     lock: None,
                     memory_mb: u64::from(spec.memory_mb),
                     cores: spec.cores,
+                    data_volume,
                 },
                 disk_gb: u64::from(spec.disk_gb),
+                env: spec.env.clone(),
             },
         );
         Ok(guest)
@@ -454,8 +490,14 @@ impl FakeProvisioner {
                 guest.guest.vmid
             )));
         }
-        c.guests
-            .insert(guest.guest.vmid, SimGuest { guest, disk_gb: 0 });
+        c.guests.insert(
+            guest.guest.vmid,
+            SimGuest {
+                guest,
+                disk_gb: 0,
+                env: BTreeMap::new(),
+            },
+        );
         Ok(())
     }
 
@@ -480,6 +522,7 @@ impl FakeProvisioner {
             lock: None,
             memory_mb: 512,
             cores: 1,
+            data_volume: None,
         })
     }
 
@@ -498,6 +541,7 @@ impl FakeProvisioner {
             lock: None,
             memory_mb: 0,
             cores: 1,
+            data_volume: None,
         })
     }
 
@@ -540,7 +584,13 @@ impl FakeProvisioner {
         }
     }
 
-    /// Every guest on the cluster now, by VMID.
+    /// The env a guest was created with (values in clear, for tests); `None` if it does not
+    /// exist.
+    pub fn env_of(&self, vmid: Vmid) -> Option<BTreeMap<EnvKey, Secret>> {
+        self.cluster().guests.get(&vmid).map(|g| g.env.clone())
+    }
+
+    /// Every guest on the cluster now, by VMID, with its data volume.
     pub fn guests(&self) -> Vec<Guest> {
         self.cluster()
             .guests
@@ -648,6 +698,58 @@ impl Provisioner for FakeProvisioner {
         self.pause().await;
         let mut c = self.cluster();
         c.faults.enter(ProvisionerCall::List, BACKEND)?;
-        Ok(c.guests.values().map(|g| g.guest.clone()).collect())
+        // As on Proxmox, the one-call listing does not carry the data volumes.
+        Ok(c.guests
+            .values()
+            .map(|g| Guest {
+                data_volume: None,
+                ..g.guest.clone()
+            })
+            .collect())
+    }
+
+    async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()> {
+        self.pause().await;
+        let mut c = self.cluster();
+        c.faults.enter(ProvisionerCall::MoveDataVolume, BACKEND)?;
+        if from.kind != GuestKind::Lxc || to.kind != GuestKind::Lxc || from.node != to.node {
+            return Err(Error::invalid_input(format!(
+                "cannot move a data volume from {} to {}: both must be LXC guests on one node",
+                from.vmid, to.vmid
+            ))
+            .with_backend(BACKEND));
+        }
+        let source = c.find(from).ok_or_else(|| not_found(from))?;
+        let target = c.find(to).ok_or_else(|| not_found(to))?;
+        for g in [source, target] {
+            locked(g)?;
+            if g.guest.state == GuestState::Running {
+                return Err(Error::conflict(format!(
+                    "cannot move a data volume while guest {} runs: stop it first",
+                    g.guest.guest.vmid
+                ))
+                .with_backend(BACKEND));
+            }
+        }
+        match (&source.guest.data_volume, &target.guest.data_volume) {
+            (None, Some(_)) => Ok(()),
+            (None, None) => Err(Error::not_found(format!(
+                "neither guest {} nor {} holds a data volume",
+                from.vmid, to.vmid
+            ))
+            .with_backend(BACKEND)),
+            (Some(_), Some(_)) => Err(Error::conflict(format!(
+                "guest {} already holds a data volume: it cannot take the one of {}",
+                to.vmid, from.vmid
+            ))
+            .with_backend(BACKEND)),
+            (Some(_), None) => {
+                let volume = c.find_mut(from).and_then(|g| g.guest.data_volume.take());
+                if let Some(g) = c.find_mut(to) {
+                    g.guest.data_volume = volume;
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ pub use app::{
 pub use billing::{Allocation, UsageRecord};
 pub use ids::{AppId, OperationId, OrgId, PlanId, Port, ReleaseId, Vmid};
 pub use money::Money;
-pub use names::{DomainName, EnvKey, Hostname, NodeName, Slug};
+pub use names::{DomainName, EnvKey, Hostname, MountPath, NodeName, Slug};
 pub use operation::{Event, EventLevel, Lease, NewEvent, Operation, OperationKind, OperationState};
 pub use org::{Capacity, Node, NodeHealth, NodeKind, Organization, Plan};
 pub use release::Release;

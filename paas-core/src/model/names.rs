@@ -208,6 +208,43 @@ string_newtype!(
     "[A-Za-z_][A-Za-z0-9_]*"
 );
 
+string_newtype!(
+    /// Where a data volume is mounted inside a guest: an absolute path of segments of
+    /// `[A-Za-z0-9._-]`, at most 255 characters, neither `/` itself nor with `.` or `..`
+    /// segments. The characters are limited because the path travels inside Proxmox property
+    /// strings (`mp0: local-lvm:8,mp=/data`), where `,`, `=` and `;` have a meaning.
+    ///
+    /// ```
+    /// use paas_core::model::MountPath;
+    /// assert_eq!("/var/lib/data".parse::<MountPath>().unwrap().as_str(), "/var/lib/data");
+    /// assert!("data".parse::<MountPath>().is_err());
+    /// assert!("/".parse::<MountPath>().is_err());
+    /// assert!("/a/../etc".parse::<MountPath>().is_err());
+    /// assert!("/a,b".parse::<MountPath>().is_err());
+    /// ```
+    MountPath, "mount path",
+    |s| {
+        let trimmed = s.strip_suffix('/').unwrap_or(s);
+        if !s.starts_with('/') {
+            Err("must be absolute (start with '/')")
+        } else if s.len() > 255 {
+            Err("must be at most 255 characters long")
+        } else if trimmed.is_empty() {
+            Err("must not be the root directory")
+        } else if trimmed[1..].split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+            Err("must not contain empty, '.' or '..' segments")
+        } else if !trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        {
+            Err("may contain only letters, digits, '/', '.', '_' and '-'")
+        } else {
+            Ok(trimmed.to_owned())
+        }
+    },
+    "an absolute path such as '/data'"
+);
+
 impl Slug {
     /// A slug derived from free text: lowercased, runs of other characters turned into one
     /// `-`, trimmed to 63 characters. `None` when nothing usable is left.

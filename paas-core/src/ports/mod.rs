@@ -22,8 +22,8 @@ pub use orchestrator::{
     LogLine, LogOptions, Orchestrator, Rollout, RolloutState, Service, ServiceSpec,
 };
 pub use provisioner::{
-    Guest, GuestKind, GuestRef, GuestSource, GuestSpec, GuestState, MANAGED_TAG, Provisioner,
-    StopMode, app_from_tags, app_tag,
+    DataVolume, Guest, GuestKind, GuestRef, GuestSource, GuestSpec, GuestState, MANAGED_TAG,
+    Provisioner, StopMode, VolumeInfo, app_from_tags, app_tag,
 };
 pub use store::{AppQuery, Page, Store};
 

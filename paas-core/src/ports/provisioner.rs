@@ -1,9 +1,10 @@
 //! The `Provisioner` port: guests (LXC containers and QEMU VMs) on a cluster of nodes.
 
 use crate::Result;
-use crate::model::{AppId, Hostname, Node, NodeName, Secret, Vmid};
+use crate::model::{AppId, EnvKey, Hostname, MountPath, Node, NodeName, Secret, Vmid};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -69,7 +70,43 @@ pub enum GuestSource {
     },
 }
 
+/// A persistent data volume of an LXC guest: Proxmox's mount point `mp0`, on the node's
+/// container storage. It outlives the guests of an app: a redeploy moves it from the old guest
+/// to the new one ([`Provisioner::move_data_volume`]); only destroying the guest that holds it
+/// destroys it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DataVolume {
+    /// Size, GiB (at least 1).
+    pub size_gb: u32,
+    /// Where it is mounted inside the guest.
+    pub mount_path: MountPath,
+}
+
+/// A data volume as the backend reports it on a guest.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VolumeInfo {
+    /// The backend's id of the volume (on Proxmox a volume id such as
+    /// `local-lvm:vm-101-disk-1`; it may change when the volume moves to another guest).
+    pub volume: String,
+    /// Size, GiB.
+    pub size_gb: u32,
+    /// Where it is mounted inside the guest.
+    pub mount_path: MountPath,
+}
+
 /// A guest to create.
+///
+/// ```
+/// use paas_core::ports::{GuestSource, GuestSpec};
+/// let spec = GuestSpec::new(
+///     "101".parse().unwrap(),
+///     "pve1".parse().unwrap(),
+///     "shop".parse().unwrap(),
+///     GuestSource::LxcTemplate { template: "local:vztmpl/debian-12.tar.zst".into() },
+/// );
+/// assert_eq!((spec.cores, spec.memory_mb, spec.disk_gb), (1, 512, 8));
+/// assert!(spec.env.is_empty() && spec.data_volume.is_none());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestSpec {
     /// VMID to create it under (allocated by the caller).
@@ -84,7 +121,7 @@ pub struct GuestSpec {
     pub cores: u32,
     /// Memory, MiB.
     pub memory_mb: u32,
-    /// Root disk, GiB.
+    /// Root disk, GiB. A VM clone is grown to it when the template's disk is smaller.
     pub disk_gb: u32,
     /// Tags; the provisioner adds [`MANAGED_TAG`] itself.
     pub tags: Vec<String>,
@@ -92,6 +129,37 @@ pub struct GuestSpec {
     pub password: Option<Secret>,
     /// SSH public keys to install.
     pub ssh_public_keys: Option<String>,
+    /// The runtime environment of an LXC container (Proxmox VE 9.1's `env` config key); values
+    /// are redacted in Debug and never logged. A VM spec with env is `InvalidInput`: there is
+    /// no delivery to VMs yet.
+    #[serde(default)]
+    pub env: BTreeMap<EnvKey, Secret>,
+    /// A data volume to create with an LXC guest (`mp0`). `None` for a guest that is to
+    /// receive an existing volume by [`Provisioner::move_data_volume`]. A VM spec with one is
+    /// `InvalidInput`.
+    #[serde(default)]
+    pub data_volume: Option<DataVolume>,
+}
+
+impl GuestSpec {
+    /// A spec with 1 core, 512 MiB, an 8 GiB disk, and no tags, credentials, env or data
+    /// volume; set the public fields for the rest.
+    pub fn new(vmid: Vmid, node: NodeName, hostname: Hostname, source: GuestSource) -> Self {
+        GuestSpec {
+            vmid,
+            node,
+            hostname,
+            source,
+            cores: 1,
+            memory_mb: 512,
+            disk_gb: 8,
+            tags: Vec::new(),
+            password: None,
+            ssh_public_keys: None,
+            env: BTreeMap::new(),
+            data_volume: None,
+        }
+    }
 }
 
 /// Whether a guest runs.
@@ -125,6 +193,10 @@ pub struct Guest {
     pub memory_mb: u64,
     /// CPU cores.
     pub cores: u32,
+    /// Its data volume (`mp0`), if it holds one. [`Provisioner::status`] reports it;
+    /// [`Provisioner::list`] may leave it `None` (the listing is one call for the cluster).
+    #[serde(default)]
+    pub data_volume: Option<VolumeInfo>,
 }
 
 impl Guest {
@@ -153,7 +225,14 @@ pub enum StopMode {
 /// Semantics every implementation honours (the `testkit` suite checks them):
 /// - `create` is idempotent: if a guest with the spec's VMID exists and carries the same app
 ///   tag (a retried create), it is `Ok` with that guest; if the VMID is held by another guest it
-///   is `Conflict` (non-retryable: allocate another VMID). The guest is left stopped.
+///   is `Conflict` with `retryable = false` (allocate another VMID). Every other conflict (a
+///   config lock held, a lock timeout) is retryable and means: try the same VMID again. The
+///   guest is left stopped. A create that fails after the guest came to exist either destroys
+///   it before returning, or leaves it reporting the spec's tags through `status`, so that the
+///   caller's cleanup recognises it as its own.
+/// - `move_data_volume(from, to)` moves the data volume of `from` to `to` (two stopped LXC
+///   guests on the same node); `Ok` when `to` already holds it and `from` none (a retried
+///   move). `NotFound` when neither holds one, `Conflict` when both do or a guest runs.
 /// - `start` of a running guest and `stop` of a stopped one are `Ok`.
 /// - `destroy` of an absent guest is `Ok`; a running guest is stopped first.
 /// - `status` and `addresses` of an absent guest are `NotFound`.
@@ -174,8 +253,11 @@ pub trait Provisioner: Send + Sync + Debug + 'static {
     /// Stops a guest.
     async fn stop(&self, guest: &GuestRef, mode: StopMode) -> Result<()>;
 
-    /// Destroys a guest and its disks.
+    /// Destroys a guest and its disks (its data volume included).
     async fn destroy(&self, guest: &GuestRef) -> Result<()>;
+
+    /// Moves the data volume of `from` to `to`, both stopped LXC guests on one node.
+    async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()>;
 
     /// The guest as the cluster reports it.
     async fn status(&self, guest: &GuestRef) -> Result<Guest>;

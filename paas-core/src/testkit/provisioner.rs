@@ -23,10 +23,10 @@
 //! ```
 
 use super::check::{CheckResult, Failure, OrFail, SuiteReport, SuiteRunner, expect_err};
-use crate::model::{AppId, NodeName, Vmid};
+use crate::model::{AppId, NodeName, Secret, Vmid};
 use crate::ports::{
-    GuestKind, GuestRef, GuestSource, GuestSpec, GuestState, MANAGED_TAG, Provisioner, StopMode,
-    app_tag,
+    DataVolume, GuestKind, GuestRef, GuestSource, GuestSpec, GuestState, MANAGED_TAG, Provisioner,
+    StopMode, app_tag,
 };
 use crate::{ErrorKind, ensure, ensure_eq};
 use std::collections::BTreeSet;
@@ -88,6 +88,8 @@ impl ProvisionerFixture {
             tags: vec![app_tag(app)],
             password: None,
             ssh_public_keys: None,
+            env: Default::default(),
+            data_volume: None,
         })
     }
 }
@@ -230,6 +232,15 @@ checks! {
     list_shows_every_guest_with_tags => list_shows_every_guest_with_tags_;
     /// A VM cloned from the fixture's template is a stopped VM (skipped without a template).
     clone_vm_from_template => clone_vm_from_template_;
+    /// A VM spec with env or a data volume is `InvalidInput` and creates nothing (skipped
+    /// without a template).
+    vm_refuses_env_and_volumes => vm_refuses_env_and_volumes_;
+    /// An LXC guest created with a data volume reports it through `status` (size and mount
+    /// path); one created without reports none.
+    data_volume_is_created_with_the_guest => data_volume_is_created_with_the_guest_;
+    /// `move_data_volume` moves the volume to the other guest, a repeat is `Ok`, a running
+    /// guest is `Conflict`, and destroying the guest that gave it away leaves it to the other.
+    data_volume_moves_between_guests => data_volume_moves_between_guests_;
 }
 
 async fn nodes_report_capacity_(
@@ -588,5 +599,166 @@ async fn clone_vm_from_template_(
         guest.is_managed() && !guest.template,
         "clone is unmanaged or a template: {guest:?}"
     );
+    Ok(())
+}
+
+async fn vm_refuses_env_and_volumes_(
+    c: &'static str,
+    p: &dyn Provisioner,
+    fx: &ProvisionerFixture,
+    made: &mut Made<'_>,
+) -> CheckResult {
+    let Some(template) = fx.vm_template else {
+        return Ok(());
+    };
+    let vmid = free_vmids(p, fx, c, 1).await?[0];
+    let mut with_env = fx.spec(c, vmid, AppId::new())?;
+    with_env.source = GuestSource::CloneVm { template };
+    with_env.env.insert(
+        "TOKEN".parse().or_fail(c, "an env key")?,
+        Secret::new("s3cret"),
+    );
+    let mut with_volume = with_env.clone();
+    with_volume.env.clear();
+    with_volume.data_volume = Some(suite_volume(c)?);
+    for (what, spec) in [("env", &with_env), ("a data volume", &with_volume)] {
+        let result = p.create(spec).await;
+        if let Ok(g) = &result {
+            made.guests.push(g.clone());
+        }
+        expect_err(
+            c,
+            &format!("creating a VM with {what}"),
+            result,
+            ErrorKind::InvalidInput,
+        )?;
+    }
+    let listed = p.list().await.or_fail(c, "listing")?;
+    ensure!(
+        c,
+        !listed.iter().any(|g| g.guest.vmid == vmid),
+        "a refused VM create left guest {vmid} behind"
+    );
+    Ok(())
+}
+
+fn suite_volume(c: &'static str) -> Result<DataVolume, Failure> {
+    Ok(DataVolume {
+        size_gb: 1,
+        mount_path: "/srv/data".parse().or_fail(c, "a mount path")?,
+    })
+}
+
+async fn data_volume_is_created_with_the_guest_(
+    c: &'static str,
+    p: &dyn Provisioner,
+    fx: &ProvisionerFixture,
+    made: &mut Made<'_>,
+) -> CheckResult {
+    let ids = free_vmids(p, fx, c, 2).await?;
+    let mut spec = fx.spec(c, ids[0], AppId::new())?;
+    spec.data_volume = Some(suite_volume(c)?);
+    let with = made.create(c, &spec).await?;
+    let plain = made.create(c, &fx.spec(c, ids[1], AppId::new())?).await?;
+    let guest = p.status(&with).await.or_fail(c, "status of the guest")?;
+    let Some(volume) = guest.data_volume else {
+        return Err(Failure::new(
+            c,
+            format!(
+                "guest {} was created with a data volume but reports none",
+                with.vmid
+            ),
+        ));
+    };
+    ensure_eq!(c, volume.size_gb, 1, "data volume size");
+    ensure_eq!(
+        c,
+        volume.mount_path.as_str(),
+        "/srv/data",
+        "data volume mount path"
+    );
+    ensure!(c, !volume.volume.is_empty(), "the data volume has no id");
+    let guest = p
+        .status(&plain)
+        .await
+        .or_fail(c, "status of the plain guest")?;
+    ensure_eq!(
+        c,
+        guest.data_volume,
+        None,
+        "data volume of a guest created without"
+    );
+    Ok(())
+}
+
+async fn data_volume_moves_between_guests_(
+    c: &'static str,
+    p: &dyn Provisioner,
+    fx: &ProvisionerFixture,
+    made: &mut Made<'_>,
+) -> CheckResult {
+    let ids = free_vmids(p, fx, c, 2).await?;
+    let app = AppId::new();
+    let mut spec = fx.spec(c, ids[0], app)?;
+    spec.data_volume = Some(suite_volume(c)?);
+    let old = made.create(c, &spec).await?;
+    let new = made.create(c, &fx.spec(c, ids[1], app)?).await?;
+    p.start(&new)
+        .await
+        .or_fail(c, "starting the receiving guest")?;
+    expect_err(
+        c,
+        "moving a data volume to a running guest",
+        p.move_data_volume(&old, &new).await,
+        ErrorKind::Conflict,
+    )?;
+    p.stop(&new, StopMode::Force)
+        .await
+        .or_fail(c, "stopping the receiving guest")?;
+    p.move_data_volume(&old, &new)
+        .await
+        .or_fail(c, "moving the data volume")?;
+    let moved = p
+        .status(&new)
+        .await
+        .or_fail(c, "status of the receiving guest")?;
+    ensure!(
+        c,
+        moved
+            .data_volume
+            .as_ref()
+            .is_some_and(|v| v.mount_path.as_str() == "/srv/data" && v.size_gb == 1),
+        "the receiving guest does not hold the volume at /srv/data: {:?}",
+        moved.data_volume
+    );
+    let gave = p
+        .status(&old)
+        .await
+        .or_fail(c, "status of the giving guest")?;
+    ensure_eq!(
+        c,
+        gave.data_volume,
+        None,
+        "data volume left on the giving guest"
+    );
+    p.move_data_volume(&old, &new)
+        .await
+        .or_fail(c, "repeating the move (a retried step)")?;
+    p.destroy(&old)
+        .await
+        .or_fail(c, "destroying the giving guest")?;
+    let kept = p
+        .status(&new)
+        .await
+        .or_fail(c, "status after the destroy")?;
+    ensure!(
+        c,
+        kept.data_volume.is_some(),
+        "destroying the guest that gave the volume away destroyed it"
+    );
+    p.move_data_volume(&new, &old)
+        .await
+        .err()
+        .ok_or_else(|| Failure::new(c, "moving to a destroyed guest succeeded"))?;
     Ok(())
 }

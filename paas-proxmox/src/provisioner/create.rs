@@ -322,6 +322,8 @@ mod tests {
             tags,
             password: None,
             ssh_public_keys: None,
+            env: Default::default(),
+            data_volume: None,
         }
     }
 

@@ -76,6 +76,7 @@ pub(crate) fn guest_from_resource(r: &ClusterResource) -> Option<Guest> {
         lock: r.lock.clone().filter(|l| !l.is_empty()),
         memory_mb: r.maxmem.unwrap_or(0) / MIB,
         cores: cores_of(r.maxcpu),
+        data_volume: None,
     })
 }
 
@@ -89,6 +90,7 @@ fn guest_from_status(g: &GuestRef, st: &GuestStatus) -> Guest {
         lock: st.lock.clone().filter(|l| !l.is_empty()),
         memory_mb: st.maxmem.unwrap_or(0) / MIB,
         cores: cores_of(st.cpus),
+        data_volume: None,
     }
 }
 

@@ -66,6 +66,8 @@ pub fn lxc_spec(vmid: u32, node: &str, tags: Vec<String>) -> GuestSpec {
         tags,
         password: None,
         ssh_public_keys: None,
+        env: Default::default(),
+        data_volume: None,
     }
 }
 

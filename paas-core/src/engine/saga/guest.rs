@@ -115,6 +115,8 @@ pub(super) async fn deploy(
                 tags: vec![app_tag(app.id)],
                 password: None,
                 ssh_public_keys: None,
+                env: Default::default(),
+                data_volume: None,
             };
             match prov.create(&spec).await {
                 Ok(guest) => {
