@@ -50,6 +50,14 @@ OPERATIONS = [
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("GET", "/nodes/{node}/tasks/{upid}/status"),
     ("GET", "/nodes/{node}/tasks/{upid}/log"),
+    ("GET", "/storage"),
+    ("GET", "/nodes/{node}/storage"),
+    ("GET", "/nodes/{node}/storage/{storage}/status"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/move_volume"),
+    ("PUT", "/nodes/{node}/lxc/{vmid}/resize"),
+    ("PUT", "/nodes/{node}/qemu/{vmid}/resize"),
+    ("POST", "/nodes/{node}/qemu/{vmid}/status/reboot"),
+    ("POST", "/nodes/{node}/qemu/{vmid}/config"),
 ]
 
 # Highest index of the `name[n]` properties (pve-container and qemu-server limits).

@@ -10,6 +10,7 @@ mod create;
 mod power;
 mod query;
 mod retry;
+mod volumes;
 
 pub use retry::RetryPolicy;
 
@@ -19,14 +20,18 @@ use async_trait::async_trait;
 use paas_core::Result;
 use paas_core::model::Node;
 use paas_core::ports::{Guest, GuestKind, GuestRef, GuestSpec, Provisioner, StopMode};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Settings of a [`ProxmoxProvisioner`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvisionerOptions {
-    /// Storage for LXC root filesystems (default `local-lvm`).
-    pub rootfs_storage: String,
+    /// Storage for containers' root filesystems and data volumes. `None` (the default): the
+    /// node's enabled, active storage holding `rootdir` (container) content with the most
+    /// space available, asked once per node (`local-lvm` on a stock LVM-thin install).
+    pub rootfs_storage: Option<String>,
     /// Bridge of the guests' first network device (default `vmbr0`); addresses come by DHCP.
     pub bridge: String,
     /// Create unprivileged containers (default true).
@@ -46,7 +51,7 @@ pub struct ProvisionerOptions {
 impl Default for ProvisionerOptions {
     fn default() -> Self {
         ProvisionerOptions {
-            rootfs_storage: "local-lvm".into(),
+            rootfs_storage: None,
             bridge: "vmbr0".into(),
             unprivileged: true,
             full_clone: true,
@@ -78,6 +83,8 @@ impl Default for ProvisionerOptions {
 pub struct ProxmoxProvisioner {
     client: ProxmoxClient,
     opts: ProvisionerOptions,
+    /// The container storage found per node (see [`ProvisionerOptions::rootfs_storage`]).
+    storages: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl ProxmoxProvisioner {
@@ -88,7 +95,11 @@ impl ProxmoxProvisioner {
 
     /// A provisioner with `opts`.
     pub fn with_options(client: ProxmoxClient, opts: ProvisionerOptions) -> Self {
-        ProxmoxProvisioner { client, opts }
+        ProxmoxProvisioner {
+            client,
+            opts,
+            storages: Arc::default(),
+        }
     }
 
     /// The API client it uses.
@@ -99,6 +110,11 @@ impl ProxmoxProvisioner {
     /// Its options.
     pub fn options(&self) -> &ProvisionerOptions {
         &self.opts
+    }
+
+    fn storage_cache(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        // Every writer leaves the map consistent, so a poisoned lock is still sound.
+        self.storages.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn wait_opts(&self) -> WaitOptions {
@@ -140,7 +156,7 @@ impl Provisioner for ProxmoxProvisioner {
     }
 
     async fn status(&self, guest: &GuestRef) -> Result<Guest> {
-        self.guest_status(guest).await
+        self.guest_status_full(guest).await
     }
 
     async fn addresses(&self, guest: &GuestRef) -> Result<Vec<IpAddr>> {
@@ -152,10 +168,6 @@ impl Provisioner for ProxmoxProvisioner {
     }
 
     async fn move_data_volume(&self, from: &GuestRef, to: &GuestRef) -> Result<()> {
-        // TODO(issue 10): `move_volume` with `target-vmid`; the client and simulator lack it.
-        Err(paas_core::Error::internal(format!(
-            "moving the data volume of {} to {} is not implemented on Proxmox yet",
-            from.vmid, to.vmid
-        )))
+        self.move_volume_between(from, to).await
     }
 }

@@ -66,6 +66,13 @@ fn full_create(vmid: u32) -> CreateLxc {
         features: Some("nesting=1".into()),
         tags: Some("paas-managed;paas-app-0190c6e48b1a7c3e9f000123456789ab".into()),
         description: Some("made by the schema test".into()),
+        mount_points: vec![
+            (0, "local-lvm:1,mp=/srv/data,backup=1".into()),
+            (1, "local-lvm:0.5,mp=/srv/cache,size=512M,acl=1".into()),
+        ],
+        env: lxc::encode_env([("DATABASE_URL", Secret::new("postgres://u:p@db/x?a=1&b=2;c"))])
+            .unwrap(),
+        entrypoint: Some("/usr/bin/app --serve".into()),
     }
 }
 

@@ -1,8 +1,8 @@
 //! LXC-only endpoints: create, reboot and interfaces (the shared ones are in [`super::guest`]).
 
-use super::{ApiRequest, Method, ProxmoxClient, Upid};
-use paas_core::Result;
+use super::{ApiRequest, BACKEND, Method, ProxmoxClient, Upid};
 use paas_core::model::Secret;
+use paas_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of `POST /nodes/{node}/lxc` (create a container).
@@ -42,6 +42,71 @@ pub struct CreateLxc {
     pub tags: Option<String>,
     /// Description (notes).
     pub description: Option<String>,
+    /// Extra mount points `mpN`, e.g. `(0, "local-lvm:8,mp=/srv/data,backup=1")` (a new 8 GiB
+    /// volume on `local-lvm`).
+    pub mount_points: Vec<(u32, String)>,
+    /// The runtime environment (PVE 9.1 `env`): NUL-separated `KEY=value` entries, as
+    /// [`encode_env`] makes them; secret (redacted in Debug, never logged).
+    pub env: Option<Secret>,
+    /// The command run as init (PVE 9.1 `entrypoint`; default `/sbin/init`).
+    pub entrypoint: Option<String>,
+}
+
+/// Encodes an environment for `env`: `KEY=value` entries joined by NUL, as pve-container's
+/// schema wants them (`(?:\w+=[^\x00-\x08\x10-\x1F\x7F]*)(?:\0\w+=...)*`).
+///
+/// PVE stores each entry as a line `lxc.environment.runtime: KEY=value` of the config file and
+/// trims trailing white space when it reads it back, so a value that holds a control character
+/// (a line feed would cut it short), or ends in white space, could not come back as it was
+/// given: it is refused (`InvalidInput`, naming the key, never the value). Keys must match
+/// `\w+`. An empty map gives `None` (no `env` at all).
+///
+/// ```
+/// use paas_core::model::Secret;
+/// use paas_proxmox::client::lxc::encode_env;
+/// let env = vec![("A".to_string(), Secret::new("1")), ("B".to_string(), Secret::new("x y"))];
+/// assert_eq!(encode_env(env).unwrap().unwrap().expose(), "A=1\0B=x y");
+/// assert!(encode_env(vec![("A".to_string(), Secret::new("line\nfeed"))]).is_err());
+/// ```
+pub fn encode_env<I, K>(vars: I) -> Result<Option<Secret>>
+where
+    I: IntoIterator<Item = (K, Secret)>,
+    K: AsRef<str>,
+{
+    let mut out = String::new();
+    for (key, value) in vars {
+        let key = key.as_ref();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::invalid_input(format!(
+                "environment variable name '{key}' is not valid for Proxmox VE: use letters, \
+                 digits and '_'"
+            ))
+            .with_backend(BACKEND));
+        }
+        let v = value.expose();
+        if v.chars().any(char::is_control) {
+            return Err(Error::invalid_input(format!(
+                "the value of environment variable '{key}' contains a control character \
+                 (such as a line feed), which a Proxmox VE container config cannot hold: \
+                 encode it (e.g. base64)"
+            ))
+            .with_backend(BACKEND));
+        }
+        if v.ends_with(char::is_whitespace) {
+            return Err(Error::invalid_input(format!(
+                "the value of environment variable '{key}' ends in white space, which \
+                 Proxmox VE trims when it reads the container config back: remove or encode it"
+            ))
+            .with_backend(BACKEND));
+        }
+        if !out.is_empty() {
+            out.push('\0');
+        }
+        out.push_str(key);
+        out.push('=');
+        out.push_str(v);
+    }
+    Ok((!out.is_empty()).then(|| Secret::new(out)))
 }
 
 /// One interface of a running container (`GET .../interfaces`).
@@ -79,9 +144,16 @@ pub fn create_request(node: &str, p: &CreateLxc) -> ApiRequest {
         .opt("pool", p.pool.as_deref())
         .opt("features", p.features.as_deref())
         .opt("tags", p.tags.as_deref())
-        .opt("description", p.description.as_deref());
+        .opt("description", p.description.as_deref())
+        .opt("entrypoint", p.entrypoint.as_deref());
+    for (n, mp) in &p.mount_points {
+        req = req.param(&format!("mp{n}"), mp);
+    }
     if let Some(pw) = &p.password {
         req = req.secret("password", pw.expose());
+    }
+    if let Some(env) = &p.env {
+        req = req.secret("env", env.expose());
     }
     req
 }

@@ -4,11 +4,12 @@
 //! token or a ticket (with CSRF header and renewal), unwraps the `{"data": ...}` envelope, and
 //! maps every failure through one table ([`error`]) to the SDK's [`paas_core::Error`]. The
 //! endpoints live in one module per area: [`cluster`], [`guest`] (shared by containers and
-//! VMs), [`lxc`], [`qemu`], [`storage`], [`tasks`].
+//! VMs), [`lxc`], [`qemu`], [`disks`], [`storage`], [`tasks`].
 
 mod auth;
 pub mod cluster;
 mod config;
+pub mod disks;
 pub mod error;
 pub mod guest;
 pub mod lxc;

@@ -1,6 +1,7 @@
 //! QEMU-only endpoints: clone and the guest agent's interfaces (the shared ones are in
 //! [`super::guest`]).
 
+use super::guest::ConfigUpdate;
 use super::{ApiRequest, Method, ProxmoxClient, Upid};
 use paas_core::Result;
 use serde::{Deserialize, Serialize};
@@ -90,12 +91,69 @@ pub fn agent_interfaces_request(node: &str, vmid: u32) -> ApiRequest {
     )
 }
 
+/// `POST /nodes/{node}/qemu/{vmid}/status/reboot` (a running VM; `timeout` for the shutdown).
+pub fn reboot_request(node: &str, vmid: u32, timeout: Option<u32>) -> ApiRequest {
+    ApiRequest::new(
+        Method::Post,
+        ["nodes", node, "qemu", &vmid.to_string(), "status", "reboot"],
+    )
+    .opt("timeout", timeout)
+}
+
+/// `POST /nodes/{node}/qemu/{vmid}/config`: the asynchronous config update. With
+/// `background_delay` (1..=30 s) PVE waits that long for the task and answers null if it
+/// ended OK by then.
+pub fn update_config_async_request(
+    node: &str,
+    vmid: u32,
+    update: &ConfigUpdate,
+    background_delay: Option<u32>,
+) -> ApiRequest {
+    let mut req = ApiRequest::new(
+        Method::Post,
+        ["nodes", node, "qemu", &vmid.to_string(), "config"],
+    );
+    for (k, v) in &update.set {
+        req = req.param(k, v);
+    }
+    if !update.delete.is_empty() {
+        req = req.param("delete", update.delete.join(","));
+    }
+    req.opt("digest", update.digest.as_deref())
+        .opt("background_delay", background_delay)
+}
+
 impl ProxmoxClient {
-    /// Clones VM `vmid` (usually a template) on `node`; returns the task (`qmclone`). The
-    /// source is locked with a short timeout, so parallel clones of one template can fail
-    /// with a (retryable) lock timeout.
+    /// Clones VM `vmid` (usually a template) on `node`; returns the task (`qmclone`, whose id
+    /// is the source). PVE checks the request without locks; the task takes the source's lock
+    /// shared (a stopped source: parallel clones of one template all go ahead) and the new
+    /// VMID's exclusive, 1 s each, so a lock that cannot be had is a (retryable) task failure.
     pub async fn clone_vm(&self, node: &str, vmid: u32, params: &CloneVm) -> Result<Upid> {
         self.send(&clone_request(node, vmid, params)).await
+    }
+
+    /// Reboots a running VM (shutdown, then start); returns the task (`qmreboot`). A stopped
+    /// VM is refused at once (`VM 100 not running`).
+    pub async fn reboot_vm(&self, node: &str, vmid: u32, timeout: Option<u32>) -> Result<Upid> {
+        self.send(&reboot_request(node, vmid, timeout)).await
+    }
+
+    /// Changes a VM's configuration asynchronously; returns the task (`qmconfig`), or `None`
+    /// when `background_delay` was given and the task ended OK within it.
+    pub async fn update_vm_config_async(
+        &self,
+        node: &str,
+        vmid: u32,
+        update: &ConfigUpdate,
+        background_delay: Option<u32>,
+    ) -> Result<Option<Upid>> {
+        self.send(&update_config_async_request(
+            node,
+            vmid,
+            update,
+            background_delay,
+        ))
+        .await
     }
 
     /// The VM's interfaces from the QEMU guest agent (an error while the agent is not running).

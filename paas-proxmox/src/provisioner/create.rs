@@ -3,16 +3,23 @@
 //! Idempotency: a create that meets `already exists` looks at the guest holding the VMID. If it
 //! carries the spec's app tag (for a VM being cloned: the marker in its description, since tags
 //! are set after the clone) it is our own earlier attempt: wait for its task to release the
-//! config lock and return it. Otherwise it is someone else's: `Conflict`, allocate another VMID.
+//! config lock and return it. A guest still locked by its create or clone whose config says
+//! nothing yet (PVE writes `lock: create` / `lock: clone` first) is waited for, then judged.
+//! Otherwise it is someone else's: `Conflict`, allocate another VMID.
+//!
+//! A VM clone is marked as ours from the start (its description carries the tags), is grown to
+//! the spec's disk and then configured; if a step after the clone fails, the clone this call
+//! made is destroyed before the error is returned.
 
 use super::query::guest_from_resource;
+use super::volumes::disk_size;
 use super::{ProxmoxProvisioner, guest_type};
 use crate::client::BACKEND;
 use crate::client::error::{ErrorClass, class_of};
-use crate::client::guest::{ConfigUpdate, GuestType, split_tags};
-use crate::client::lxc::CreateLxc;
+use crate::client::guest::{ConfigUpdate, GuestConfig, GuestType, split_tags};
+use crate::client::lxc::{CreateLxc, encode_env};
 use crate::client::qemu::CloneVm;
-use paas_core::model::Vmid;
+use paas_core::model::{Secret, Vmid};
 use paas_core::ports::{
     Guest, GuestKind, GuestRef, GuestSource, GuestSpec, MANAGED_TAG, app_from_tags,
 };
@@ -48,6 +55,8 @@ fn is_ours(spec: &GuestSpec, wanted: &[String], tags: &[String], name: &str) -> 
 enum Existing {
     /// Our own guest from an earlier attempt.
     Ours(Guest),
+    /// A guest whose create or clone still runs and whose config does not tell yet.
+    Undecided(Guest),
     /// Someone else's guest.
     Other(Guest),
     /// Nothing there any more.
@@ -71,12 +80,16 @@ impl ProxmoxProvisioner {
                 )
             }
         };
+        // Everything that can be refused without asking the cluster is refused first.
+        let env = check_spec(spec).map_err(|e| e.context(&what))?;
         for _ in 0..MAX_ROUNDS {
             let attempt = match &spec.source {
                 GuestSource::LxcTemplate { template } => {
                     self.opts
                         .retry
-                        .run(&what, || self.create_lxc_once(spec, template, &tags))
+                        .run(&what, || {
+                            self.create_lxc_once(spec, template, &tags, env.as_ref())
+                        })
                         .await
                 }
                 GuestSource::CloneVm { template } => {
@@ -86,28 +99,50 @@ impl ProxmoxProvisioner {
                         .await
                 }
             };
-            let guest = match attempt {
-                Ok(()) => GuestRef {
-                    node: spec.node.clone(),
-                    vmid: spec.vmid,
-                    kind: kind_of(spec),
-                },
+            let (guest, made_here) = match attempt {
+                Ok(()) => (
+                    GuestRef {
+                        node: spec.node.clone(),
+                        vmid: spec.vmid,
+                        kind: kind_of(spec),
+                    },
+                    true,
+                ),
                 Err(e) if class_of(&e) == Some(ErrorClass::AlreadyExists) => {
-                    match self.existing(spec, &tags).await? {
+                    let mut found = self.existing(spec, &tags).await?;
+                    if let Existing::Undecided(g) = &found {
+                        if self.wait_unlocked(&g.guest).await?.is_none() {
+                            continue;
+                        }
+                        found = self.existing(spec, &tags).await?;
+                    }
+                    match found {
                         Existing::Ours(g) => match self.wait_unlocked(&g.guest).await? {
-                            Some(()) => g.guest,
+                            Some(()) => (g.guest, false),
                             None => continue,
                         },
-                        Existing::Other(g) => return Err(taken(spec, &g).with_source(e)),
+                        Existing::Other(g) | Existing::Undecided(g) => {
+                            return Err(taken(spec, &g).with_source(e));
+                        }
                         Existing::Gone => continue,
                     }
                 }
-                Err(e) => return Err(e.context(&what)),
+                Err(e) => {
+                    if e.message().contains("storage '") {
+                        self.forget_container_storage(&spec.node);
+                    }
+                    return Err(e.context(&what));
+                }
             };
-            if guest.kind == GuestKind::Vm {
-                self.configure_clone(&guest, spec, &tags)
-                    .await
-                    .map_err(|e| e.context(&what))?;
+            if guest.kind == GuestKind::Vm
+                && let Err(e) = self.finish_clone(&guest, spec, &tags).await
+            {
+                let e = e.context(&what);
+                return Err(if made_here {
+                    self.undo_clone(&guest, e).await
+                } else {
+                    e
+                });
             }
             return Ok(guest);
         }
@@ -120,29 +155,57 @@ impl ProxmoxProvisioner {
         .with_backend(BACKEND))
     }
 
+    /// Destroys a clone whose configuration failed; returns the error to report.
+    async fn undo_clone(&self, g: &GuestRef, err: Error) -> Error {
+        match self.destroy_guest(g).await {
+            Ok(()) => err,
+            Err(d) => {
+                let msg = format!(
+                    "{}; destroying the unfinished clone VM {} failed too ({d}): it carries the \
+                     spec's tags in its description, so status() reports them and cleanup by \
+                     tags finds it",
+                    err.message(),
+                    g.vmid
+                );
+                Error::new(err.kind(), msg)
+                    .retryable(err.is_retryable())
+                    .with_backend(BACKEND)
+                    .with_source(err)
+            }
+        }
+    }
+
     async fn create_lxc_once(
         &self,
         spec: &GuestSpec,
         template: &str,
         tags: &[String],
+        env: Option<&Secret>,
     ) -> Result<()> {
+        let storage = self.container_storage(&spec.node).await?;
+        let mut mount_points = Vec::new();
+        if let Some(v) = &spec.data_volume {
+            // backup=1: vzdump skips mount points without it, and this is the app's data.
+            mount_points.push((
+                0,
+                format!("{storage}:{},mp={},backup=1", v.size_gb, v.mount_path),
+            ));
+        }
         let params = CreateLxc {
             vmid: spec.vmid.get(),
             ostemplate: template.to_owned(),
             hostname: Some(spec.hostname.as_str().to_owned()),
             cores: Some(spec.cores.max(1)),
             memory: Some(spec.memory_mb.max(16)),
-            rootfs: Some(format!(
-                "{}:{}",
-                self.opts.rootfs_storage,
-                spec.disk_gb.max(1)
-            )),
+            rootfs: Some(format!("{storage}:{}", spec.disk_gb.max(1))),
             net0: Some(format!("name=eth0,bridge={},ip=dhcp", self.opts.bridge)),
             password: spec.password.clone(),
             ssh_public_keys: spec.ssh_public_keys.clone(),
             unprivileged: Some(self.opts.unprivileged),
             pool: self.opts.pool.clone(),
             tags: Some(tags.join(";")),
+            mount_points,
+            env: env.cloned(),
             ..CreateLxc::default()
         };
         let upid = self.client.create_lxc(spec.node.as_str(), &params).await?;
@@ -184,6 +247,47 @@ impl ProxmoxProvisioner {
         Ok(())
     }
 
+    /// What a clone needs after its task: a disk of at least the spec's size, then the spec's
+    /// cores, memory and tags.
+    async fn finish_clone(&self, g: &GuestRef, spec: &GuestSpec, tags: &[String]) -> Result<()> {
+        self.grow_clone_disk(g, spec).await?;
+        self.configure_clone(g, spec, tags).await
+    }
+
+    /// Grows the clone's boot disk to `spec.disk_gb` when the template's is smaller (PVE's
+    /// resize never shrinks, and an absolute size makes a repeated resize a no-op).
+    async fn grow_clone_disk(&self, g: &GuestRef, spec: &GuestSpec) -> Result<()> {
+        let node = g.node.as_str();
+        let vmid = g.vmid.get();
+        let config = self
+            .opts
+            .retry
+            .run("reading the clone's config", || {
+                self.client.guest_config(GuestType::Qemu, node, vmid)
+            })
+            .await?;
+        let Some((disk, size)) = boot_disk(&config) else {
+            return Ok(());
+        };
+        let wanted = u64::from(spec.disk_gb) << 30;
+        if size >= wanted {
+            return Ok(());
+        }
+        let size_arg = format!("{}G", spec.disk_gb);
+        self.opts
+            .retry
+            .run("growing the clone's disk", || async {
+                let upid = self
+                    .client
+                    .resize_disk(GuestType::Qemu, node, vmid, &disk, &size_arg)
+                    .await?;
+                self.client.wait_task(&upid, self.wait_opts()).await?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.context(format!("growing disk {disk} of VM {vmid} to {size_arg}")))
+    }
+
     /// Sets a fresh clone's size and tags (the clone copied the template's).
     async fn configure_clone(&self, g: &GuestRef, spec: &GuestSpec, tags: &[String]) -> Result<()> {
         let update = ConfigUpdate::default()
@@ -221,6 +325,7 @@ impl ProxmoxProvisioner {
             return Ok(Existing::Gone);
         };
         let mut tags = g.tags.clone();
+        let mut said_nothing = tags.is_empty();
         if g.guest.kind == GuestKind::Vm && g.guest.kind == kind_of(spec) {
             // A clone gets its tags only after its task; until then they are in the description.
             let kind = guest_type(g.guest.kind);
@@ -234,13 +339,9 @@ impl ProxmoxProvisioner {
                 .await
             {
                 Ok(cfg) => {
-                    if let Some(desc) = cfg.get("description") {
-                        for line in desc.lines() {
-                            if let Some(rest) = line.trim().strip_prefix(TAGS_MARKER) {
-                                tags.extend(split_tags(Some(rest)));
-                            }
-                        }
-                    }
+                    let marked = marker_tags(&cfg);
+                    said_nothing = said_nothing && marked.is_empty();
+                    tags.extend(marked);
                 }
                 Err(e) if e.is_not_found() => return Ok(Existing::Gone),
                 Err(e) => return Err(e),
@@ -248,6 +349,9 @@ impl ProxmoxProvisioner {
         }
         if g.guest.kind == kind_of(spec) && is_ours(spec, wanted, &tags, &g.name) {
             Ok(Existing::Ours(g))
+        } else if said_nothing && matches!(g.lock.as_deref(), Some("create" | "clone")) {
+            // PVE writes only `lock: create` / `lock: clone` until the task writes the config.
+            Ok(Existing::Undecided(g))
         } else {
             Ok(Existing::Other(g))
         }
@@ -276,6 +380,69 @@ impl ProxmoxProvisioner {
             pause = (pause * 2).min(std::time::Duration::from_secs(1));
         }
     }
+}
+
+/// The checks of a spec that need no call; returns the encoded `env` of a container.
+fn check_spec(spec: &GuestSpec) -> Result<Option<Secret>> {
+    let is_vm = matches!(spec.source, GuestSource::CloneVm { .. });
+    if is_vm && !spec.env.is_empty() {
+        return Err(Error::invalid_input(
+            "env is delivered to LXC containers only (Proxmox VE's `env` key); a VM gets its \
+             configuration by cloud-init or its image: remove env from the spec",
+        )
+        .with_backend(BACKEND));
+    }
+    if is_vm && spec.data_volume.is_some() {
+        return Err(Error::invalid_input(
+            "data volumes are LXC mount points (mp0); a VM keeps its data on its own disks: \
+             remove data_volume from the spec",
+        )
+        .with_backend(BACKEND));
+    }
+    if spec.data_volume.as_ref().is_some_and(|v| v.size_gb == 0) {
+        return Err(
+            Error::invalid_input("a data volume needs at least 1 GiB: set size_gb")
+                .with_backend(BACKEND),
+        );
+    }
+    encode_env(spec.env.iter().map(|(k, v)| (k.as_str(), v.clone())))
+}
+
+/// The tags a VM's description carries (`paas-tags: a;b` lines), written at clone time.
+pub(crate) fn marker_tags(config: &GuestConfig) -> Vec<String> {
+    let mut tags = Vec::new();
+    if let Some(desc) = config.get("description") {
+        for line in desc.lines() {
+            if let Some(rest) = line.trim().strip_prefix(TAGS_MARKER) {
+                tags.extend(split_tags(Some(rest)));
+            }
+        }
+    }
+    tags
+}
+
+/// A VM's boot disk and its size: the first disk of `boot: order=...`, else `bootdisk`, else
+/// the first of scsi0, virtio0, sata0, ide0; CD-ROMs never.
+fn boot_disk(config: &GuestConfig) -> Option<(String, u64)> {
+    let is_disk = |k: &str| {
+        config
+            .get(k)
+            .filter(|v| !v.split(',').any(|p| p == "media=cdrom"))
+            .and_then(|v| disk_size(&v))
+    };
+    let mut candidates: Vec<String> = Vec::new();
+    if let Some(boot) = config.get("boot") {
+        let order = boot
+            .split(',')
+            .find_map(|p| p.strip_prefix("order="))
+            .unwrap_or_default();
+        candidates.extend(order.split(';').map(str::to_owned));
+    }
+    candidates.extend(config.get("bootdisk"));
+    candidates.extend(["scsi0", "virtio0", "sata0", "ide0"].map(str::to_owned));
+    candidates
+        .into_iter()
+        .find_map(|k| is_disk(&k).map(|size| (k, size)))
 }
 
 fn kind_of(spec: &GuestSpec) -> GuestKind {

@@ -1,5 +1,7 @@
 //! Reads: nodes with capacity, guest status, addresses, the list of guests.
 
+use super::create::marker_tags;
+use super::volumes::data_volume_of;
 use super::{ProxmoxProvisioner, guest_type};
 use crate::client::cluster::{ClusterResource, NodeEntry, NodeStatus};
 use crate::client::error::{ErrorClass, class_of};
@@ -147,6 +149,38 @@ impl ProxmoxProvisioner {
             })
             .await?;
         Ok(guest_from_status(g, &st))
+    }
+
+    /// The port's `status`: the current status, plus what only the config says: a
+    /// container's data volume, and the tags a VM clone carries in its description until its
+    /// tags are set (so that a clone whose configuration failed is still recognisably ours).
+    pub(crate) async fn guest_status_full(&self, g: &GuestRef) -> Result<Guest> {
+        let kind = guest_type(g.kind);
+        let read_config = || {
+            self.opts.retry.run("reading the guest config", || {
+                self.client
+                    .guest_config(kind, g.node.as_str(), g.vmid.get())
+            })
+        };
+        match g.kind {
+            GuestKind::Lxc => {
+                let (mut guest, config) = futures::try_join!(self.guest_status(g), read_config())?;
+                guest.data_volume = data_volume_of(&config);
+                Ok(guest)
+            }
+            GuestKind::Vm => {
+                let mut guest = self.guest_status(g).await?;
+                if !guest.is_managed() {
+                    let config = read_config().await?;
+                    for t in marker_tags(&config) {
+                        if !guest.tags.contains(&t) {
+                            guest.tags.push(t);
+                        }
+                    }
+                }
+                Ok(guest)
+            }
+        }
     }
 
     pub(crate) async fn list_guests(&self) -> Result<Vec<Guest>> {

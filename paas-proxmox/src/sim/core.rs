@@ -121,6 +121,8 @@ impl Inner {
             next_pid: 0x0001_0000 + (cfg.seed % 0x1000) as u32,
             next_mac: (cfg.seed % 0x10000) as u32 * 0x100,
             next_ip: 0,
+            volumes: HashMap::new(),
+            next_content: 0,
         };
         if cfg.template_vm
             && let Some(node) = st.nodes.first().map(|n| n.name.clone())

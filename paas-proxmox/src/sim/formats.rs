@@ -41,6 +41,7 @@ fn check_one(name: &str, v: &str) -> Result<(), String> {
         "pve-volume-id" => v
             .split_once(':')
             .is_some_and(|(s, rest)| is_storage_id(s) && !rest.is_empty()),
+        "disk-size" => super::volumes::parse_size(v).is_some(),
         _ => true,
     };
     if ok {
@@ -65,6 +66,8 @@ fn check_one(name: &str, v: &str) -> Result<(), String> {
             "value does not look like a valid IPv6 network configuration\n".to_string()
         }
         "pve-volume-id" => format!("unable to parse volume ID '{v}'\n"),
+        // PC JSONSchema.pm:740 pve_verify_disk_size.
+        "disk-size" => format!("value does not look like a valid disk size: {v}\n"),
         _ => "invalid format\n".to_string(),
     })
 }

@@ -47,6 +47,7 @@ mod auth;
 mod builder;
 mod clock;
 mod core;
+mod ctconfig;
 mod faults;
 mod formats;
 mod locks;
@@ -58,7 +59,9 @@ mod tasks;
 mod tls;
 mod types;
 mod validate;
+mod volumes;
 mod wire;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,7 +70,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use builder::PveSimBuilder;
-pub use types::{ApiToken, Faults, GuestInfo, GuestKind, GuestStatus, NewGuest, SimError};
+pub use types::{
+    ApiToken, Faults, GuestInfo, GuestKind, GuestStatus, NewGuest, SimError, SimVolume,
+};
 
 use self::core::Inner;
 use self::state::{Guest, split_tags};

@@ -228,12 +228,18 @@ pub(crate) struct State {
     pub next_pid: u32,
     pub next_mac: u32,
     pub next_ip: u32,
+    /// Sizes and content ids of guest volumes, by node and volume id (see [`super::volumes`]).
+    pub volumes: HashMap<String, super::volumes::VolMeta>,
+    /// The last content id handed out.
+    pub next_content: u64,
 }
 
-/// The storages every node has.
+/// The storages every node has: `(name, type, content)` of a stock LVM-thin install
+/// (pve-installer `Proxmox/Install/StorageConfig.pm`: `local` is a directory for ISOs,
+/// templates, backups and imports; guest disks go to the thin pool `local-lvm`).
 pub(crate) const STORAGES: [(&str, &str, &str); 2] = [
-    ("local", "dir", "backup,images,iso,rootdir,vztmpl"),
-    ("local-lvm", "lvmthin", "images,rootdir"),
+    ("local", "dir", "iso,vztmpl,backup,import"),
+    ("local-lvm", "lvmthin", "rootdir,images"),
 ];
 
 impl State {

@@ -114,6 +114,28 @@ pub(crate) fn spawn(
     guards: Vec<LockGuard>,
     effect: Effect,
 ) -> String {
+    let (upid, fail) = begin(inner, st, spec);
+    let inner2 = inner.clone();
+    let key = upid.clone();
+    let duration = inner.cfg.task_duration;
+    tokio::spawn(async move {
+        if !duration.is_zero() {
+            tokio::time::sleep(duration).await;
+        }
+        {
+            let mut st = inner2.state();
+            let (lines, result) = effect(&mut st, fail);
+            let end = inner2.clock.now();
+            complete(&mut st, &key, end, lines, result);
+        }
+        drop(guards);
+    });
+    upid
+}
+
+/// Registers a running task in `st`; returns its UPID and whether an injected failure will
+/// end it (drawn now, so the fault stream follows the order of the requests).
+pub(crate) fn begin(inner: &Arc<Inner>, st: &mut State, spec: TaskSpec) -> (String, bool) {
     let fail = inner.faults.task_fails();
     let now = inner.clock.now();
     st.next_pid = st.next_pid.wrapping_add(1);
@@ -140,37 +162,40 @@ pub(crate) fn spawn(
             log: spec.log,
         },
     );
-    let inner2 = inner.clone();
-    let key = upid.clone();
-    let duration = inner.cfg.task_duration;
-    tokio::spawn(async move {
-        if !duration.is_zero() {
-            tokio::time::sleep(duration).await;
-        }
-        {
-            let mut st = inner2.state();
-            let (lines, result) = effect(&mut st, fail);
-            let end = inner2.clock.now();
-            if let Some(task) = st.tasks.get_mut(&key) {
-                task.log.extend(lines);
-                task.running = false;
-                task.endtime = Some(end);
-                match result {
-                    Ok(()) => {
-                        task.log.push("TASK OK".into());
-                        task.exitstatus = Some("OK".into());
-                    }
-                    Err(e) => {
-                        let first = e.lines().next().unwrap_or("").to_string();
-                        task.log.push(format!("TASK ERROR: {first}"));
-                        task.exitstatus = Some(first);
-                    }
-                }
+    (upid, fail)
+}
+
+/// Appends `lines` to a task's log and marks it stopped with `result` at `end`.
+pub(crate) fn complete(
+    st: &mut State,
+    upid: &str,
+    end: i64,
+    lines: Vec<String>,
+    result: Result<(), String>,
+) {
+    if let Some(task) = st.tasks.get_mut(upid) {
+        task.log.extend(lines);
+        task.running = false;
+        task.endtime = Some(end);
+        match result {
+            Ok(()) => {
+                task.log.push("TASK OK".into());
+                task.exitstatus = Some("OK".into());
+            }
+            Err(e) => {
+                let first = e.lines().next().unwrap_or("").to_string();
+                task.log.push(format!("TASK ERROR: {first}"));
+                task.exitstatus = Some(first);
             }
         }
-        drop(guards);
-    });
-    upid
+    }
+}
+
+/// Appends lines to a running task's log.
+pub(crate) fn log(st: &mut State, upid: &str, lines: Vec<String>) {
+    if let Some(task) = st.tasks.get_mut(upid) {
+        task.log.extend(lines);
+    }
 }
 
 /// `GET .../log`: lines `[start, start+limit)` (`limit` 0 = all) as `[{n, t}]`, and the total.

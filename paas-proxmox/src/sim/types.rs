@@ -276,3 +276,19 @@ pub enum SimError {
     #[error("pve-sim: already exists: {0}")]
     AlreadyExists(String),
 }
+
+/// A guest volume as [`PveSim::volumes`](super::PveSim::volumes) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimVolume {
+    /// The guest whose config references it.
+    pub vmid: u32,
+    /// The config key (`rootfs`, `mp0`, `unused0`, `scsi0`, ...).
+    pub key: String,
+    /// The volume id (`local-lvm:vm-101-disk-1`).
+    pub volid: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The identity of the data it holds: a new volume gets a new one; a volume handed to
+    /// another container by `move_volume` keeps it.
+    pub content_id: u64,
+}

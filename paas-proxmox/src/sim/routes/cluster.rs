@@ -161,8 +161,8 @@ pub(crate) fn resources(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                     "plugintype": plugin,
                     "content": content,
                     "shared": 0,
-                    "disk": st.node_disk_used(&n.name),
-                    "maxdisk": n.maxdisk,
+                    "disk": st.storage_used(&n.name, name),
+                    "maxdisk": crate::sim::volumes::total_bytes(n.maxdisk, name),
                 }));
             }
         }

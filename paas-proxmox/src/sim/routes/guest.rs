@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::cluster::uptime;
 use super::{check_lock, check_node, find_guest, find_guest_mut, lock_guest};
 use crate::sim::core::Inner;
+use crate::sim::ctconfig;
 use crate::sim::server::Call;
 use crate::sim::state::{Guest, split_tags};
 use crate::sim::tasks::{self, TaskSpec};
@@ -242,6 +243,10 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     let _guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
     let mut st = inner.state();
     let mac = st.new_mac();
+    if kind == GuestKind::Lxc {
+        ctconfig::check_ct_update(call)?;
+    }
+    let before = find_guest(&st, call.node(), kind, vmid)?.config.clone();
     let g = find_guest_mut(&mut st, call.node(), kind, vmid)?;
     if !call.flag("skiplock") {
         check_lock(g)?;
@@ -290,6 +295,9 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
         } else {
             g.config.insert(key.clone(), value);
         }
+    }
+    if kind == GuestKind::Lxc {
+        ctconfig::apply_ct_update(&mut st, call.node(), vmid, &before, call, &deletes);
     }
     Ok(Reply::data(Value::Null))
 }

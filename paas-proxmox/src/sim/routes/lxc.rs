@@ -9,6 +9,7 @@ use serde_json::json;
 use super::guest::{spec, with_start_time};
 use super::{check_node, lock_guest};
 use crate::sim::core::Inner;
+use crate::sim::ctconfig;
 use crate::sim::server::Call;
 use crate::sim::state::{Guest, STORAGES, noun, split_tags};
 use crate::sim::tasks;
@@ -16,7 +17,7 @@ use crate::sim::types::GuestKind;
 use crate::sim::wire::{ApiError, ApiResult, Reply};
 
 /// Parameters copied into the config as they are.
-const COPIED: [&str; 14] = [
+const COPIED: [&str; 15] = [
     "memory",
     "swap",
     "cores",
@@ -31,6 +32,7 @@ const COPIED: [&str; 14] = [
     "arch",
     "timezone",
     "startup",
+    "entrypoint",
 ];
 
 /// `POST /nodes/{node}/lxc`: returns the UPID of a `vzcreate` task; the config carries
@@ -52,7 +54,8 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             other.node
         )));
     }
-    // Storages.
+    let disks = ctconfig::plan_ct_create(call)?;
+    // The template.
     let ostemplate = call.get("ostemplate").unwrap_or_default().to_string();
     let (tmpl_store, _) = ostemplate.split_once(':').unwrap_or(("", ""));
     if !STORAGES.iter().any(|(n, _, _)| *n == tmpl_store) {
@@ -67,31 +70,6 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             "can't find file '{ostemplate}'"
         )));
     };
-    let default_store = call.get("storage").unwrap_or("local");
-    let rootfs_param = call
-        .get("rootfs")
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{default_store}:4"));
-    let mut parts = rootfs_param.split(',');
-    let volume = parts.next().unwrap_or_default();
-    let rest: Vec<&str> = parts.collect();
-    let (store, size) = volume.split_once(':').unwrap_or((volume, "4"));
-    if !STORAGES.iter().any(|(n, _, _)| *n == store) {
-        return Err(ApiError::internal(format!(
-            "storage '{store}' does not exist"
-        )));
-    }
-    let size_gb = size.trim_end_matches('G').parse::<f64>().unwrap_or(4.0);
-    let disk = if store == "local" {
-        format!("local:{vmid}/vm-{vmid}-disk-0.raw")
-    } else {
-        format!("{store}:vm-{vmid}-disk-0")
-    };
-    let mut rootfs = format!("{disk},size={size_gb}G");
-    for r in rest.iter().filter(|r| !r.starts_with("size=")) {
-        rootfs.push(',');
-        rootfs.push_str(r);
-    }
 
     let mut config: BTreeMap<String, String> = BTreeMap::new();
     let os = [
@@ -115,8 +93,11 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     );
     config.insert("memory".into(), "512".into());
     config.insert("swap".into(), "512".into());
-    config.insert("rootfs".into(), rootfs);
     config.insert("lock".into(), "create".into());
+    ctconfig::create_ct_disks(&mut st, &node, vmid, disks, &mut config);
+    if let Some(env) = call.get("env") {
+        config.insert("env".into(), ctconfig::stored_env(env));
+    }
     for key in COPIED {
         if let Some(v) = call.get(key) {
             config.insert(key.into(), v.into());

@@ -6,7 +6,10 @@ mod guest;
 mod lxc;
 mod net;
 mod qemu;
+mod qemu_config;
+mod storage;
 mod tasks;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -65,6 +68,43 @@ pub(crate) async fn dispatch(
             let action = p.rsplit('/').next().unwrap_or_default();
             guest::power(inner, &call, Qemu, action).await
         }
+        (m, p) if handles_volumes(m, p) => volumes_dispatch(inner, m, p, call).await,
+        _ => Err(ApiError::not_implemented(method, path)),
+    }
+}
+
+/// Whether `METHOD path` is one of the storage, volume and VM config operations (routed
+/// apart so that the big table above stays as it is).
+fn handles_volumes(method: &str, path: &str) -> bool {
+    matches!(
+        (method, path),
+        ("GET", "/storage")
+            | ("GET", "/nodes/{node}/storage")
+            | ("GET", "/nodes/{node}/storage/{storage}/status")
+            | ("POST", "/nodes/{node}/lxc/{vmid}/move_volume")
+            | ("PUT", "/nodes/{node}/lxc/{vmid}/resize")
+            | ("PUT", "/nodes/{node}/qemu/{vmid}/resize")
+            | ("POST", "/nodes/{node}/qemu/{vmid}/config")
+    )
+}
+
+async fn volumes_dispatch(inner: &Arc<Inner>, method: &str, path: &str, call: Call) -> ApiResult {
+    match (method, path) {
+        ("GET", "/storage") => storage::index(&call),
+        ("GET", "/nodes/{node}/storage") => storage::node_index(inner, &call),
+        ("GET", "/nodes/{node}/storage/{storage}/status") => storage::status(inner, &call),
+        ("POST", "/nodes/{node}/lxc/{vmid}/move_volume") => {
+            volumes::move_volume(inner, &call).await
+        }
+        ("PUT", "/nodes/{node}/lxc/{vmid}/resize") => {
+            volumes::resize(inner, &call, GuestKind::Lxc).await
+        }
+        ("PUT", "/nodes/{node}/qemu/{vmid}/resize") => {
+            volumes::resize(inner, &call, GuestKind::Qemu).await
+        }
+        ("POST", "/nodes/{node}/qemu/{vmid}/config") => {
+            qemu_config::update_async(inner, &call).await
+        }
         _ => Err(ApiError::not_implemented(method, path)),
     }
 }
@@ -111,7 +151,7 @@ pub(crate) fn find_guest_mut<'a>(
         .ok_or_else(|| missing_conf(node, kind, vmid))
 }
 
-fn missing_conf(node: &str, kind: GuestKind, vmid: u32) -> ApiError {
+pub(crate) fn missing_conf(node: &str, kind: GuestKind, vmid: u32) -> ApiError {
     ApiError::internal(format!(
         "Configuration file '{}' does not exist",
         conf_path(node, kind, vmid)
