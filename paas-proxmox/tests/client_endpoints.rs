@@ -439,6 +439,7 @@ async fn task_status_log_and_failures() {
             &CreateLxc {
                 vmid: 400,
                 ostemplate: DEBIAN.into(),
+                storage: Some("local-lvm".into()),
                 ..CreateLxc::default()
             },
         )
@@ -492,6 +493,7 @@ async fn task_wait_deadline_is_a_timeout() {
             &CreateLxc {
                 vmid: 500,
                 ostemplate: DEBIAN.into(),
+                storage: Some("local-lvm".into()),
                 ..CreateLxc::default()
             },
         )

@@ -92,7 +92,11 @@ async fn injected_lock_timeouts_on_mutating_guest_calls() {
     api.run_ok(
         Method::POST,
         "/nodes/pve1/lxc",
-        &[("vmid", "100"), ("ostemplate", DEBIAN)],
+        &[
+            ("vmid", "100"),
+            ("ostemplate", DEBIAN),
+            ("storage", "local-lvm"),
+        ],
     )
     .await;
     sim.set_faults(Faults {
@@ -110,20 +114,29 @@ async fn injected_lock_timeouts_on_mutating_guest_calls() {
     let r = api
         .post(
             "/nodes/pve1/lxc",
-            &[("vmid", "101"), ("ostemplate", DEBIAN)],
+            &[
+                ("vmid", "101"),
+                ("ostemplate", DEBIAN),
+                ("storage", "local-lvm"),
+            ],
         )
         .await;
     assert_eq!(
         r.message(),
         "unable to create CT 101 - can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout\n"
     );
+    // A clone takes its locks in the task (FIDELITY.md defect 1): the request is accepted and
+    // the task fails on the target's lock, as bpg/terraform-provider-proxmox#1521 shows.
     let r = api
         .post("/nodes/pve1/qemu/9000/clone", &[("newid", "102")])
         .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let st = api.wait(r.data().as_str().unwrap()).await;
     assert_eq!(
-        r.message(),
-        "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n"
+        st["exitstatus"],
+        "can't lock file '/var/lock/qemu-server/lock-102.conf' - got timeout"
     );
+    assert!(sim.guest(102).is_none());
     // Reads are not affected.
     assert_eq!(
         api.get("/nodes/pve1/lxc/100/status/current").await.status,
@@ -149,7 +162,11 @@ async fn failed_tasks_are_undone() {
     let r = api
         .post(
             "/nodes/pve1/lxc",
-            &[("vmid", "100"), ("ostemplate", DEBIAN)],
+            &[
+                ("vmid", "100"),
+                ("ostemplate", DEBIAN),
+                ("storage", "local-lvm"),
+            ],
         )
         .await;
     let upid = r.data().as_str().unwrap().to_string();

@@ -103,6 +103,7 @@ async fn validation_errors_have_pve_shape_and_texts() {
             &[
                 ("vmid", "100"),
                 ("ostemplate", DEBIAN),
+                ("storage", "local-lvm"),
                 ("net0", "name=eth0,foo=1"),
             ],
         )
@@ -218,7 +219,7 @@ async fn json_bodies_and_query_over_body() {
         .http
         .post(format!("{}/nodes/pve1/lxc?hostname=from-query", api.base))
         .header("Authorization", &api.auth)
-        .json(&json!({"vmid": 120, "ostemplate": DEBIAN, "hostname": "from-body", "unprivileged": true}))
+        .json(&json!({"vmid": 120, "ostemplate": DEBIAN, "storage": "local-lvm", "hostname": "from-body", "unprivileged": true}))
         .send()
         .await
         .unwrap();
@@ -297,7 +298,11 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
     assert_eq!(r.status().as_u16(), 200);
 
     // Non-GET needs the CSRF token.
-    let form = [("vmid", "130"), ("ostemplate", DEBIAN)];
+    let form = [
+        ("vmid", "130"),
+        ("ostemplate", DEBIAN),
+        ("storage", "local-lvm"),
+    ];
     let r = http
         .post(format!("{base}/nodes/pve1/lxc"))
         .header("Cookie", &cookie)
@@ -455,6 +460,7 @@ async fn odd_inputs_never_break_the_server() {
             let form = [
                 ("vmid", "100"),
                 ("ostemplate", DEBIAN),
+                ("storage", "local-lvm"),
                 ("memory", v),
                 ("net0", v),
                 ("rootfs", v),
@@ -484,6 +490,7 @@ async fn odd_inputs_never_break_the_server() {
             &[
                 ("vmid", "777"),
                 ("ostemplate", DEBIAN),
+                ("storage", "local-lvm"),
                 ("memory", "18446744073709551615"),
             ],
         )

@@ -242,7 +242,26 @@ impl ProxmoxProvisioner {
         let upid = self
             .client
             .clone_vm(source.guest.node.as_str(), template.get(), &params)
-            .await?;
+            .await
+            .map_err(|e| {
+                if e.message().contains("(VM uses local storage)")
+                    || e.message().contains("can't clone to non-shared storage")
+                {
+                    // A placement PVE cannot do: retrying will not help.
+                    Error::invalid_input(format!(
+                        "{}: template VM {template} is on node '{}' and its disks are on \
+                         storage local to that node, so Proxmox VE clones it only there: place \
+                         the VM on '{}', or move the template's disks to shared storage",
+                        e.message(),
+                        source.guest.node,
+                        source.guest.node
+                    ))
+                    .with_backend(BACKEND)
+                    .with_source(e)
+                } else {
+                    e
+                }
+            })?;
         self.client.wait_task(&upid, self.wait_opts()).await?;
         Ok(())
     }
