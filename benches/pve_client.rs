@@ -114,6 +114,8 @@ fn benches(crit: &mut Criterion) {
                 ostemplate: DEBIAN.into(),
                 hostname: Some(format!("ct{vmid}")),
                 memory: Some(64),
+                // As the Provisioner does: `local` holds no container disks on a stock install.
+                rootfs: Some("local-lvm:1".into()),
                 ..CreateLxc::default()
             };
             let upid = c.create_lxc("pve1", &params).await.expect("create");

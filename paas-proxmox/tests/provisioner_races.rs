@@ -190,3 +190,45 @@ async fn the_allocator_avoids_every_vmid_the_cluster_uses() {
         1
     );
 }
+
+/// PVE 9.x clones take the template's lock shared (qemu-server API2/Qemu.pm:4638
+/// `return PVE::QemuConfig->lock_config_shared($vmid, 1, $lock_target_vm);`), so 20 clones of
+/// one stopped template at once all succeed, with no lock failure reaching the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_clones_of_one_stopped_template_all_succeed() {
+    let sim = sim_with(Faults::default()).await;
+    let p = Arc::new(ProxmoxProvisioner::with_options(
+        http_client(&sim),
+        paas_proxmox::ProvisionerOptions {
+            // No adapter retries: a lock failure would surface.
+            retry: paas_proxmox::RetryPolicy::none(),
+            ..paas_proxmox::ProvisionerOptions::default()
+        },
+    ));
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut spec = vm_spec(700 + i, "pve1", vec![app_tag(AppId::new())]);
+            spec.disk_gb = 10;
+            p.create(&spec).await
+        }));
+    }
+    let mut made = BTreeSet::new();
+    for t in tasks {
+        let g = t.await.unwrap().expect("a clone surfaced an error");
+        made.insert(g.vmid.get());
+    }
+    assert_eq!(made.len(), 20);
+    let vms: Vec<_> = p
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.is_managed())
+        .collect();
+    assert_eq!(vms.len(), 20, "{vms:?}");
+    assert!(vms.iter().all(|g| g.lock.is_none() && !g.template));
+    let template = sim.guest(TEMPLATE_VM).unwrap();
+    assert!(template.lock.is_none() && template.template);
+}

@@ -628,7 +628,7 @@ async fn vm_refuses_env_and_volumes_(
         }
         expect_err(
             c,
-            &format!("creating a VM with {what}"),
+            format!("creating a VM with {what}"),
             result,
             ErrorKind::InvalidInput,
         )?;

@@ -32,6 +32,10 @@ pub enum ErrorClass {
     LockTimeout,
     /// The guest's config is locked by a running operation (`CT is locked (create)`).
     Locked,
+    /// The config changed since its digest was read (`detected modified configuration - file
+    /// changed by other user? Try again.`, QEMU resize's `checksum mismatch`). The same call
+    /// fails again; reading the config again and deciding anew is the fix.
+    Modified,
     /// The VMID (or another unique thing) is already taken.
     AlreadyExists,
     /// A start of a guest that already runs.
@@ -67,6 +71,7 @@ impl ErrorClass {
             ErrorClass::LockTimeout => (ErrorKind::Unavailable, true),
             ErrorClass::NoQuorum => (ErrorKind::Unavailable, true),
             ErrorClass::Locked => (ErrorKind::Conflict, true),
+            ErrorClass::Modified => (ErrorKind::Conflict, false),
             ErrorClass::AlreadyExists => (ErrorKind::Conflict, false),
             ErrorClass::AlreadyRunning => (ErrorKind::Conflict, false),
             ErrorClass::NotRunning => (ErrorKind::Conflict, false),
@@ -240,6 +245,8 @@ pub fn classify(
     }
     if has("got timeout") {
         ErrorClass::LockTimeout
+    } else if has("detected modified configuration") || has("checksum mismatch") {
+        ErrorClass::Modified
     } else if has("no quorum") {
         ErrorClass::NoQuorum
     } else if has("already exists") {
@@ -248,7 +255,7 @@ pub fn classify(
         ErrorClass::AlreadyRunning
     } else if has("not running") {
         ErrorClass::NotRunning
-    } else if has("does not exist") || has("no such") || has("not found") {
+    } else if has("does not exist") || has("no such") || has("No such") || has("not found") {
         ErrorClass::NotFound
     } else if has("is locked") {
         ErrorClass::Locked
@@ -364,6 +371,13 @@ mod tests {
                 false,
             ),
             (
+                400,
+                "Parameter verification failed.",
+                vec![("storage", "No such storage.")],
+                NotFound,
+                false,
+            ),
+            (
                 501,
                 "Method 'GET /x' not implemented",
                 vec![],
@@ -380,6 +394,13 @@ mod tests {
                 false,
             ),
             (500, "CT is locked (create)", vec![], Conflict, true),
+            (
+                500,
+                "Container 101: detected modified configuration - file changed by other user? Try again.",
+                vec![],
+                Conflict,
+                false,
+            ),
             (
                 500,
                 "cluster not ready - no quorum?",

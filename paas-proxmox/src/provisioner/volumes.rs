@@ -237,20 +237,17 @@ impl ProxmoxProvisioner {
         {
             return Ok(());
         }
-        let err = match class_of(&err) {
-            // A config changed between the read and the move: reading again and retrying is
-            // the fix.
-            Some(ErrorClass::Other)
-                if err.message().contains("detected modified configuration") =>
-            {
-                Error::conflict(err.message().to_owned())
-                    .retryable(true)
-                    .with_backend(BACKEND)
-                    .with_source(err)
-            }
-            _ => err,
+        let err = if class_of(&err) == Some(ErrorClass::Modified) {
+            // A config changed between the read and the move: this call reads both again, so
+            // calling it again is the fix.
+            Error::conflict(format!("{what}: {}", err.message()))
+                .retryable(true)
+                .with_backend(BACKEND)
+                .with_source(err)
+        } else {
+            err.context(what)
         };
-        Err(err.context(what))
+        Err(err)
     }
 }
 

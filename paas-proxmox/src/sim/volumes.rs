@@ -348,8 +348,19 @@ impl PveSim {
         let Some(g) = st.guests.get(&vmid).cloned() else {
             return Vec::new();
         };
-        disk_refs(&g)
-            .into_iter()
+        let mut refs = disk_refs(&g);
+        // PVE's order: rootfs, mp0, mp1, ..., then the rest (unusedN, QEMU drives) by key.
+        refs.sort_by_key(|(k, _, _)| {
+            let rank = if k == "rootfs" {
+                0
+            } else if numbered(k, "mp") {
+                1 + k[2..].parse::<u64>().unwrap_or(0)
+            } else {
+                1 << 20
+            };
+            (rank, k.clone())
+        });
+        refs.into_iter()
             .map(|(k, volid, size)| st.sim_volume(&g.node, vmid, &k, &volid, size))
             .collect()
     }

@@ -89,6 +89,7 @@ def test_lxc_lifecycle(prox):
     upid = node.lxc.post(
         vmid=vmid,
         ostemplate=TEMPLATE,
+        storage="local-lvm",
         hostname="proxmoxer-ct",
         memory=512,
         net0="name=eth0,bridge=vmbr0,ip=dhcp",

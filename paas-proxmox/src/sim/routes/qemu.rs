@@ -135,9 +135,10 @@ impl CloneJob {
             )));
         }
         for (key, volid) in disks(src) {
+            // A linked clone's `base-9000-disk-0/vm-600-disk-0` is no base volume itself.
             let base = volid
                 .split_once(':')
-                .is_some_and(|(_, n)| n.starts_with("base-"));
+                .is_some_and(|(_, n)| n.rsplit('/').next().unwrap_or(n).starts_with("base-"));
             if !full && !base {
                 return Err(Refusal::Text(format!(
                     "Linked clone feature is not supported for '{volid}' ({key})"
