@@ -292,6 +292,26 @@ async fn the_provisioner_requests_pass_schema_validation_too() {
         p.stop(&g, StopMode::Force).await.unwrap();
         p.destroy(&g).await.unwrap();
     }
+    // With a data volume and env, a move, a status, and a clone grown to its disk.
+    let mut with_volume = lxc_spec(121, NODE, vec!["z".into()]);
+    with_volume.data_volume = Some(paas_core::ports::DataVolume {
+        size_gb: 1,
+        mount_path: "/srv/data".parse().unwrap(),
+    });
+    with_volume
+        .env
+        .insert("TOKEN".parse().unwrap(), Secret::new("a=b;c&d"));
+    let a = p.create(&with_volume).await.unwrap();
+    let b = p
+        .create(&lxc_spec(122, NODE, vec!["z".into()]))
+        .await
+        .unwrap();
+    p.move_data_volume(&a, &b).await.unwrap();
+    assert!(p.status(&b).await.unwrap().data_volume.is_some());
+    let mut big = vm_spec(221, NODE, vec!["y".into()]);
+    big.disk_gb = 20;
+    let g = p.create(&big).await.unwrap();
+    p.status(&g).await.unwrap();
 }
 
 #[tokio::test]
@@ -376,4 +396,119 @@ async fn error_text_is_read_from_the_reason_phrase() {
         "{e:?}"
     );
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_storage_volume_and_vm_config_requests_pass_schema_validation() {
+    use paas_proxmox::client::disks::{self, MoveVolume};
+    use paas_proxmox::client::storage::StorageFilter;
+    let sim = sim().await;
+    let c = http_client(&sim);
+    for req in [
+        storage::storages_request(None),
+        storage::storages_request(Some("lvmthin")),
+        storage::node_storages_request(NODE, &StorageFilter::default()),
+        storage::node_storages_request(
+            NODE,
+            &StorageFilter {
+                content: Some("rootdir,images".into()),
+                enabled: Some(true),
+                storage: Some("local-lvm".into()),
+                target: Some("pve2".into()),
+            },
+        ),
+        storage::storage_status_request(NODE, "local-lvm"),
+    ] {
+        accepted(&c, &req).await.unwrap();
+    }
+    accepted_task(&c, &lxc::create_request(NODE, &full_create(100))).await;
+    accepted_task(
+        &c,
+        &lxc::create_request(
+            NODE,
+            &CreateLxc {
+                mount_points: vec![],
+                ..full_create(101)
+            },
+        ),
+    )
+    .await;
+    let digest = c
+        .guest_config(GuestType::Lxc, NODE, 100)
+        .await
+        .unwrap()
+        .digest();
+    let target_digest = c
+        .guest_config(GuestType::Lxc, NODE, 101)
+        .await
+        .unwrap()
+        .digest();
+    accepted_task(
+        &c,
+        &disks::resize_request(GuestType::Lxc, NODE, 100, "mp0", "+1G", digest.as_deref()),
+    )
+    .await;
+    accepted_task(
+        &c,
+        &disks::move_volume_request(
+            NODE,
+            100,
+            &MoveVolume {
+                volume: "mp1".into(),
+                target_vmid: Some(101),
+                target_volume: Some("mp3".into()),
+                digest: None,
+                target_digest,
+                ..MoveVolume::default()
+            },
+        ),
+    )
+    .await;
+    accepted_task(
+        &c,
+        &disks::move_volume_request(
+            NODE,
+            100,
+            &MoveVolume {
+                volume: "mp0".into(),
+                storage: Some("local-lvm".into()),
+                delete: Some(true),
+                ..MoveVolume::default()
+            },
+        ),
+    )
+    .await;
+    let clone = CloneVm {
+        newid: 200,
+        full: Some(true),
+        ..CloneVm::default()
+    };
+    accepted_task(&c, &qemu::clone_request(NODE, TEMPLATE_VM, &clone)).await;
+    accepted_task(
+        &c,
+        &disks::resize_request(GuestType::Qemu, NODE, 200, "scsi0", "12G", None),
+    )
+    .await;
+    let update = ConfigUpdate::default()
+        .set("cores", 2)
+        .set("description", "paas-tags: a")
+        .delete("ide2");
+    accepted_task(
+        &c,
+        &qemu::update_config_async_request(NODE, 200, &update, None),
+    )
+    .await;
+    accepted(
+        &c,
+        &qemu::update_config_async_request(
+            NODE,
+            200,
+            &ConfigUpdate::default().set("memory", 1024),
+            Some(5),
+        ),
+    )
+    .await;
+    accepted_task(&c, &guest::start_request(GuestType::Qemu, NODE, 200)).await;
+    accepted_task(&c, &qemu::reboot_request(NODE, 200, Some(30))).await;
+    accepted_task(&c, &qemu::reboot_request(NODE, 200, None)).await;
 }

@@ -1,4 +1,5 @@
-//! LXC-only endpoints: create, reboot and interfaces (the shared ones are in [`super::guest`]).
+//! LXC-only endpoints: create (with mount points and env), reboot and interfaces (the shared
+//! ones are in [`super::guest`], disks in [`super::disks`]).
 
 use super::{ApiRequest, BACKEND, Method, ProxmoxClient, Upid};
 use paas_core::model::Secret;

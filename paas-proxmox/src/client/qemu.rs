@@ -1,5 +1,5 @@
-//! QEMU-only endpoints: clone and the guest agent's interfaces (the shared ones are in
-//! [`super::guest`]).
+//! QEMU-only endpoints: clone, reboot, the asynchronous config update and the guest agent's
+//! interfaces (the shared ones are in [`super::guest`]).
 
 use super::guest::ConfigUpdate;
 use super::{ApiRequest, Method, ProxmoxClient, Upid};

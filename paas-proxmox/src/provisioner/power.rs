@@ -113,10 +113,13 @@ impl ProxmoxProvisioner {
             }
         }
         let kind = guest_type(g.kind);
+        // Not `destroy-unreferenced-disks`: a data volume that an interrupted move_volume
+        // renamed to this guest is referenced by no config yet, and it is the app's data
+        // (`pct rescan` brings it back); the volumes in the config go with the guest.
         let opts = DeleteOptions {
             purge: Some(true),
             force: None,
-            destroy_unreferenced_disks: Some(true),
+            destroy_unreferenced_disks: None,
         };
         let res = self
             .opts

@@ -98,7 +98,8 @@ impl PveSimBuilder {
         self
     }
 
-    /// How long a clone waits for its source's lock (default 1 s, as PVE).
+    /// How long a clone's task waits for its source's and its target's lock (default 1 s, as
+    /// PVE: qemu-server API2/Qemu.pm:4630-4638).
     pub fn clone_lock_timeout(mut self, d: Duration) -> Self {
         self.cfg.clone_lock_timeout = d;
         self

@@ -14,19 +14,29 @@
 //!   /access/ticket`, cookie `PVEAuthCookie`, header `CSRFPreventionToken`), tickets valid for
 //!   2 hours of simulated time. Real PVE delays every 401 by about 3 s; the simulator does not
 //!   unless [`PveSimBuilder::auth_failure_delay`] says so;
-//! - a cluster of nodes (`pve1`, `pve2`, ...), storage `local` with LXC templates, a QEMU
-//!   template VM 9000 on `pve1`, LXC containers and QEMU VMs with configs, locks, tags, IPs
-//!   (DHCP addresses appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks
-//!   with UPIDs, status and logs;
+//! - a cluster of nodes (`pve1`, `pve2`, ...) with the stock LVM-thin storages (`local`: a
+//!   directory for ISOs, templates, backups and imports, holding the LXC templates;
+//!   `local-lvm`: the thin pool for guest disks), whose space changes as disks are created,
+//!   grown and destroyed; a QEMU template VM 9000 on `pve1`; LXC containers (with mount points
+//!   `mpN`, `env` and `entrypoint`) and QEMU VMs with configs, locks, tags, IPs (DHCP addresses
+//!   appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks with UPIDs,
+//!   status and logs;
+//! - volumes that keep their identity: every allocated volume gets a hidden content id that
+//!   `move_volume` to another container keeps ([`PveSim::volumes`]), so tests can prove a data
+//!   volume moved and was never recreated;
+//! - PVE 9.x clones: lock-free request checks, the template's lock taken shared in the task,
+//!   lock failures as task failures, the new VMID's config written by the worker; `resize` and
+//!   `move_volume` workers that take their locks themselves;
 //! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
 //!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]).
 //!
 //! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
-//! HTTP/2, pools and HA, storage space limits and memory over-commit refusal, the shared-storage
-//! check of clones to another node. Injected 596 replies mean the call did not run. QEMU's
-//! `already running` / `not running` are refused at request time (qemu-server reports some
-//! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
-//! 40 hex digits of SHA-256 rather than SHA-1 of the file.
+//! HTTP/2, pools and HA, shared storages, memory over-commit refusal, refusing a disk for lack of
+//! space (thin pools over-commit; their used space is counted as if every volume were full).
+//! Injected 596 replies mean the call did not run. QEMU's `already running` / `not running`
+//! are refused at request time (qemu-server reports some of them from the task). Tickets are
+//! signed with SHA-256 (hex), not RSA; config digests are 40 hex digits of SHA-256 rather than
+//! SHA-1 of the file.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {

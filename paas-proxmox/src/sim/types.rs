@@ -34,8 +34,10 @@ pub struct Faults {
     /// Probability that a call fails with HTTP 596 `Connection timed out` (the proxy
     /// pseudo-status; the call was not executed).
     pub timeout_rate: f64,
-    /// Probability that a mutating guest call (create, clone, start, stop, shutdown, reboot,
-    /// destroy, config update) fails with PVE's `can't lock file '...' - got timeout`.
+    /// Probability that a mutating guest call (create, start, stop, shutdown, reboot, destroy,
+    /// config update) fails with PVE's `can't lock file '...' - got timeout`; for the calls
+    /// whose worker takes the locks (clone, resize, move_volume) the task fails so, on the
+    /// last lock it takes.
     pub lock_timeout_rate: f64,
     /// Probability that an asynchronous task ends `stopped` with an error exit status. What
     /// the task did is undone as PVE would (a failed create or clone removes the new guest,
