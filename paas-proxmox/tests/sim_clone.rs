@@ -281,3 +281,36 @@ async fn vm_reboot_and_async_config() {
         "you can't use '-cores' and -delete cores' at the same time"
     );
 }
+
+/// A running source is locked exclusively (:4633-4636 `if ($running) { return
+/// PVE::QemuConfig->lock_config_full($vmid, 1, $lock_target_vm); }`): a second clone of it
+/// waits for the first one's task and gives up after 1 s, in its own task.
+#[tokio::test]
+async fn clones_of_a_running_vm_take_turns() {
+    let sim = sim(Duration::from_millis(1500)).await;
+    let api = Api::new(&sim);
+    api.run_ok(
+        Method::POST,
+        "/nodes/pve1/qemu/9000/clone",
+        &[("newid", "600"), ("full", "1")],
+    )
+    .await;
+    api.run_ok(Method::POST, "/nodes/pve1/qemu/600/status/start", &[])
+        .await;
+    let a = api
+        .post("/nodes/pve1/qemu/600/clone", &[("newid", "601")])
+        .await;
+    let b = api
+        .post("/nodes/pve1/qemu/600/clone", &[("newid", "602")])
+        .await;
+    let (a, b) = tokio::join!(
+        api.wait(a.data().as_str().unwrap()),
+        api.wait(b.data().as_str().unwrap())
+    );
+    assert_eq!(a["exitstatus"], "OK", "{a}");
+    assert_eq!(
+        b["exitstatus"],
+        "can't lock file '/var/lock/qemu-server/lock-600.conf' - got timeout"
+    );
+    assert!(sim.guest(601).is_some() && sim.guest(602).is_none());
+}
