@@ -50,6 +50,9 @@ OPERATIONS = [
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("GET", "/nodes/{node}/tasks/{upid}/status"),
     ("GET", "/nodes/{node}/tasks/{upid}/log"),
+    ("GET", "/nodes/{node}/tasks"),
+    ("DELETE", "/nodes/{node}/tasks/{upid}"),
+    ("GET", "/cluster/tasks"),
 ]
 
 # Highest index of the `name[n]` properties (pve-container and qemu-server limits).

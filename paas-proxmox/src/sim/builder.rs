@@ -79,7 +79,9 @@ impl PveSimBuilder {
         self
     }
 
-    /// Delay before every 401 reply (real PVE: about 3 s; default here: none).
+    /// Delay before every 401 reply (default 3 s, as PVE: HS AnyEvent.pm:1614-1615 `# always
+    /// delay unauthorized calls by 3 seconds`; a failed `POST /access/ticket` waits 3 s minus
+    /// the time it took, :1036-1038). Tests that provoke 401s set it short.
     pub fn auth_failure_delay(mut self, d: Duration) -> Self {
         self.cfg.auth_failure_delay = d;
         self
@@ -95,6 +97,13 @@ impl PveSimBuilder {
     /// How long a call waits for a guest's config lock (default 10 s, as PVE).
     pub fn lock_timeout(mut self, d: Duration) -> Self {
         self.cfg.lock_timeout = d;
+        self
+    }
+
+    /// How long a container create waits at request time for the config file lock that
+    /// `create_and_lock_config` takes (default 5 s, as PVE: GC AbstractConfig.pm:257-259).
+    pub fn create_lock_timeout(mut self, d: Duration) -> Self {
+        self.cfg.create_lock_timeout = d;
         self
     }
 

@@ -19,6 +19,17 @@ pub(crate) enum CallFault {
     Timeout,
 }
 
+/// What happens to the response of a call that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterCall {
+    /// It is sent.
+    Deliver,
+    /// 596 instead of it.
+    Lost,
+    /// The connection breaks instead.
+    Dropped,
+}
+
 /// The text of an injected error.
 pub(crate) const ERROR_TEXT: &str = "cluster not ready - no quorum?";
 
@@ -87,6 +98,30 @@ impl FaultInjector {
     /// Whether a task about to start will fail.
     pub fn task_fails(&self) -> bool {
         self.with(|f, rng| rng.random::<f64>() < clamp(f.task_failure_rate))
+    }
+
+    /// How many warnings a task that succeeds ends with (0 = `TASK OK`).
+    pub fn task_warnings(&self) -> u32 {
+        self.with(|f, rng| {
+            let u: f64 = rng.random();
+            let n: u32 = rng.random_range(1..=3);
+            if u < clamp(f.task_warning_rate) { n } else { 0 }
+        })
+    }
+
+    /// What happens to the response of a call that ran. Always draws two numbers.
+    pub fn after_call(&self) -> AfterCall {
+        self.with(|f, rng| {
+            let lost_u: f64 = rng.random();
+            let drop_u: f64 = rng.random();
+            if lost_u < clamp(f.lost_response_rate) {
+                AfterCall::Lost
+            } else if drop_u < clamp(f.dropped_response_rate) {
+                AfterCall::Dropped
+            } else {
+                AfterCall::Deliver
+            }
+        })
     }
 }
 

@@ -50,6 +50,7 @@ mod core;
 mod faults;
 mod formats;
 mod locks;
+mod params;
 mod routes;
 mod schema;
 mod server;

@@ -15,7 +15,7 @@ use super::locks::{self, LockGuard};
 use super::server::Call;
 use super::state::{Guest, State, conf_path};
 use super::types::GuestKind;
-use super::wire::{ApiError, ApiResult};
+use super::wire::{ApiError, ApiResult, ErrorBody};
 
 /// Runs the handler of `METHOD path-template`.
 pub(crate) async fn dispatch(
@@ -37,6 +37,9 @@ pub(crate) async fn dispatch(
         ("POST", "/access/ticket") => access::ticket(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
+        ("GET", "/nodes/{node}/tasks") => tasks::list(inner, &call),
+        ("DELETE", "/nodes/{node}/tasks/{upid}") => tasks::stop(inner, &call),
+        ("GET", "/cluster/tasks") => tasks::cluster(inner),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
         ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
@@ -73,10 +76,9 @@ pub(crate) async fn dispatch(
 pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
     match st.node(node) {
         Some(n) if n.online => Ok(()),
-        Some(_) => Err(ApiError::new(
-            595,
-            format!("Connection refused - {node} is offline"),
-        )),
+        // pveproxy passes AnyEvent::HTTP's pseudo status through with the OS error as the
+        // reason and no body (HS AnyEvent.pm:855-873; the reason text is inferred).
+        Some(_) => Err(ApiError::new(595, "No route to host").with_body(ErrorBody::Empty)),
         None => Err(ApiError::internal(format!(
             "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
         ))),
