@@ -51,7 +51,7 @@ async fn version_nodes_and_node_status() {
     let n1 = nodes.iter().find(|n| n.node == NODE).unwrap();
     assert_eq!(n1.status, "online");
     assert!(n1.maxmem.unwrap() > 0);
-    assert_eq!(n1.ssl_fingerprint.as_deref(), Some(sim.fingerprint()));
+    assert_eq!(n1.ssl_fingerprint, Some(sim.fingerprint()));
     let st = c.node_status(NODE).await.unwrap();
     assert!(st.memory.total.unwrap() > 0);
     assert!(st.rootfs.total.unwrap() > 0);

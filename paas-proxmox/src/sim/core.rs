@@ -31,6 +31,8 @@ pub(crate) struct SimConfig {
     pub http_port: u16,
     pub https_port: u16,
     pub template_vm: bool,
+    /// A certificate chain and key (PEM) to serve instead of a generated one.
+    pub tls_pem: Option<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -52,6 +54,7 @@ impl Default for SimConfig {
             http_port: 0,
             https_port: 0,
             template_vm: true,
+            tls_pem: None,
         }
     }
 }
@@ -65,7 +68,8 @@ pub(crate) struct Inner {
     pub auth: Auth,
     pub locks: FileLocks,
     pub clock: Clock,
-    pub fingerprint: String,
+    /// The served certificate's fingerprint (changes when it is renewed).
+    pub fingerprint: std::sync::RwLock<String>,
 }
 
 /// The LXC templates every node's `local` storage holds.
@@ -179,10 +183,18 @@ impl Inner {
             auth: Auth::new(cfg.ticket_lifetime),
             locks: FileLocks::default(),
             clock,
-            fingerprint,
+            fingerprint: std::sync::RwLock::new(fingerprint),
             state: Mutex::new(st),
             cfg,
         }
+    }
+
+    /// The served certificate's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The cluster state (a poisoned lock is recovered: every writer leaves it consistent).

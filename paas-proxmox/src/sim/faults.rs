@@ -1,5 +1,6 @@
 //! Fault injection from a seeded ChaCha RNG.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub(crate) const ERROR_TEXT: &str = "cluster not ready - no quorum?";
 #[derive(Debug)]
 pub(crate) struct FaultInjector {
     inner: Mutex<(Faults, ChaCha8Rng)>,
+    /// Calls that passed validation, by `"METHOD /path/template"`.
+    calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl FaultInjector {
@@ -44,6 +47,7 @@ impl FaultInjector {
     pub fn new(faults: Faults, seed: u64) -> Self {
         FaultInjector {
             inner: Mutex::new((faults, ChaCha8Rng::seed_from_u64(seed))),
+            calls: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -67,6 +71,12 @@ impl FaultInjector {
     /// Draws the latency and the fate of one call to `endpoint` (`"METHOD /path"`).
     /// Always draws three numbers, so the stream does not depend on the rates.
     pub fn call(&self, endpoint: &str) -> (Duration, CallFault) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_default() += 1;
         self.with(|f, rng| {
             let jitter_u: f64 = rng.random();
             let timeout_u: f64 = rng.random();
@@ -88,6 +98,16 @@ impl FaultInjector {
             };
             (delay, fault)
         })
+    }
+
+    /// How many calls of `endpoint` passed validation.
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Whether a mutating guest call hits an injected lock timeout.

@@ -85,8 +85,10 @@ pub struct PveSim {
     pub(crate) inner: Arc<Inner>,
     pub(crate) http: SocketAddr,
     pub(crate) https: SocketAddr,
-    pub(crate) cert_pem: String,
-    pub(crate) handles: Vec<axum_server::Handle>,
+    pub(crate) cert_pem: std::sync::Mutex<String>,
+    pub(crate) http_handle: axum_server::Handle,
+    pub(crate) secure: tokio::sync::Mutex<builder::Secure>,
+    pub(crate) app: server::Router,
 }
 
 impl fmt::Debug for PveSim {
@@ -94,7 +96,7 @@ impl fmt::Debug for PveSim {
         f.debug_struct("PveSim")
             .field("http", &self.http)
             .field("https", &self.https)
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprint", &self.inner.fingerprint())
             .field("token", &self.inner.auth.token)
             .finish_non_exhaustive()
     }
@@ -145,13 +147,50 @@ impl PveSim {
     }
 
     /// SHA-256 fingerprint of the HTTPS certificate, `AB:CD:...` (PVE's `ssl_fingerprint`).
-    pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+    pub fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
     }
 
     /// The HTTPS certificate in PEM, to trust it as a root.
-    pub fn certificate_pem(&self) -> &str {
-        &self.cert_pem
+    pub fn certificate_pem(&self) -> String {
+        self.cert_pem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Renews the HTTPS certificate as a node does (`pvecm updatecerts` and a pveproxy
+    /// restart): the HTTPS server stops, dropping its connections, and starts again on the
+    /// same port with this chain (PEM, leaf first) and PKCS#8 key. The state stays.
+    ///
+    /// ```no_run
+    /// # async fn demo(cert: &str, key: &str) -> Result<(), paas_proxmox::sim::SimError> {
+    /// let sim = paas_proxmox::sim::PveSim::start().await?;
+    /// let old = sim.fingerprint();
+    /// sim.renew_certificate(cert, key).await?;
+    /// assert_ne!(sim.fingerprint(), old);
+    /// # Ok(()) }
+    /// ```
+    pub async fn renew_certificate(
+        &self,
+        cert_chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), SimError> {
+        let cert = tls::from_pem(cert_chain_pem, key_pem)?;
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&cert)?);
+        let mut secure = self.secure.lock().await;
+        secure.handle.shutdown();
+        // The old listener must be closed before the port is bound again.
+        let _ = (&mut secure.task).await;
+        let (listener, _) = server::listen(self.https.port())?;
+        *secure = builder::serve_https(&self.app, listener, config);
+        *self
+            .inner
+            .fingerprint
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cert.fingerprint;
+        *self.cert_pem.lock().unwrap_or_else(|e| e.into_inner()) = cert.pem;
+        Ok(())
     }
 
     /// The API token of `root@pam` (token id `paas`).
@@ -180,6 +219,12 @@ impl PveSim {
     /// ```
     pub fn set_faults(&self, faults: Faults) {
         self.inner.faults.set(faults);
+    }
+
+    /// How many calls of `endpoint` (`"METHOD /path/template"`, e.g. `"POST /nodes/{node}/lxc"`)
+    /// passed authentication and validation, whatever happened to them next.
+    pub fn call_count(&self, endpoint: &str) -> u64 {
+        self.inner.faults.calls(endpoint)
     }
 
     /// The current fault settings.
@@ -401,8 +446,7 @@ impl PveSim {
 
 impl Drop for PveSim {
     fn drop(&mut self) {
-        for h in &self.handles {
-            h.shutdown();
-        }
+        self.http_handle.shutdown();
+        self.secure.get_mut().handle.shutdown();
     }
 }

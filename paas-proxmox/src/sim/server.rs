@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
+pub(crate) use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Response, header};
@@ -67,6 +67,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
 
 async fn entry(State(inner): State<Arc<Inner>>, req: Request) -> Response<Body> {
     let started = Instant::now();
+    let is_read = req.method() == axum::http::Method::GET;
     let (result, stage) = handle(&inner, req).await;
     let configured = inner.cfg.auth_failure_delay;
     let delay = match (&result, stage) {
@@ -78,7 +79,8 @@ async fn entry(State(inner): State<Arc<Inner>>, req: Request) -> Response<Body> 
         (Err(e), Stage::Ran) if e.status == 401 => configured.saturating_sub(started.elapsed()),
         _ => Duration::ZERO,
     };
-    if stage == Stage::Ran {
+    // Lost responses matter for calls that change something; a read is simply retried.
+    if stage == Stage::Ran && !is_read {
         match inner.faults.after_call() {
             AfterCall::Deliver => {}
             AfterCall::Lost => return dated(&inner, wire::respond(Err(lost_response()))),

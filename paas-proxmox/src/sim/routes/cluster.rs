@@ -36,7 +36,7 @@ fn node_json(inner: &Inner, st: &State, name: &str) -> Value {
         "maxdisk": n.maxdisk,
         "uptime": inner.clock.uptime_secs() + 86_400,
         "level": "",
-        "ssl_fingerprint": inner.fingerprint,
+        "ssl_fingerprint": inner.fingerprint(),
     })
 }
 
