@@ -4,29 +4,38 @@
 //! 127.0.0.1: plain HTTP and HTTPS (a self-signed certificate generated at start, whose
 //! SHA-256 fingerprint [`PveSim::fingerprint`] reports like PVE's `ssl_fingerprint`).
 //!
-//! What it reproduces (see `shared/pve/README.md` of the project for the facts):
-//! - every request is checked against the PVE 9.1.3 schema of the implemented operations
-//!   (HTTP 400 `Parameter verification failed.` with PVE's per-parameter texts); unknown routes
-//!   are 501 `Method 'GET /x' not implemented`; a body on GET/DELETE is 501 `Unexpected content`;
+//! What it reproduces (see `shared/pve/README.md` and `FIDELITY.md` of the project for the
+//! facts and their sources):
+//! - parameters decoded as pveproxy does (`&` and `;` separate pairs, every raw `=` splits,
+//!   repeated keys are arrays, `k=` is undefined, `_dc` is dropped) and checked against the
+//!   PVE 9.1.3 schema of the implemented operations in PVE's order (format, pattern, length,
+//!   range, enum): HTTP 400 `Parameter verification failed.` with PVE's per-parameter texts;
+//!   unknown routes are 501 `Method 'GET /x' not implemented` (after authentication); a body
+//!   on GET/DELETE is a plain-text 501 `Unexpected content for method 'GET'`;
 //! - replies are `{"data": ...}`; errors carry their first line as the HTTP reason phrase and
-//!   `{"data": null, "message": "...\n"}` as body;
+//!   `{"data": null, "message": "...\n"}` as body, except pveproxy's own (empty-bodied 401s of
+//!   the auth handler, 595/596 pseudo statuses);
 //! - API token auth (`PVEAPIToken=root@pam!paas=<secret>`) and ticket auth (`POST
 //!   /access/ticket`, cookie `PVEAuthCookie`, header `CSRFPreventionToken`), tickets valid for
-//!   2 hours of simulated time. Real PVE delays every 401 by about 3 s; the simulator does not
-//!   unless [`PveSimBuilder::auth_failure_delay`] says so;
+//!   2 hours of simulated time, with pve-manager 9.1.3's texts. Every 401 waits 3 s as on PVE
+//!   ([`PveSimBuilder::auth_failure_delay`]; tests set it short);
 //! - a cluster of nodes (`pve1`, `pve2`, ...), storage `local` with LXC templates, a QEMU
 //!   template VM 9000 on `pve1`, LXC containers and QEMU VMs with configs, locks, tags, IPs
 //!   (DHCP addresses appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks
-//!   with UPIDs, status and logs;
-//! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
-//!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]).
+//!   with UPIDs, status, logs, the node's task list (`GET /nodes/{node}/tasks`, `GET
+//!   /cluster/tasks`) and stopping a task (`DELETE /nodes/{node}/tasks/{upid}`);
+//! - PVE's split between request-time checks and the worker's: config locks of power and
+//!   destroy tasks are taken in the task, so a timeout or a locked config is the task's exit
+//!   status; PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... -
+//!   got timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]),
+//!   including responses lost after the call ran.
 //!
 //! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
 //! HTTP/2, pools and HA, storage space limits and memory over-commit refusal, the shared-storage
-//! check of clones to another node. Injected 596 replies mean the call did not run. QEMU's
-//! `already running` / `not running` are refused at request time (qemu-server reports some
-//! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
-//! 40 hex digits of SHA-256 rather than SHA-1 of the file.
+//! check of clones to another node, the ~10 s lag of `/cluster/resources` and `/cluster/tasks`
+//! behind pvestatd. Injected 596 replies of `timeout_rate` mean the call did not run; those of
+//! `lost_response_rate` mean it did. Tickets are signed with SHA-256 (hex), not RSA; config
+//! digests are 40 hex digits of SHA-256 rather than SHA-1 of the file.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {

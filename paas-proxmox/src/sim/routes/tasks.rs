@@ -145,7 +145,7 @@ pub(crate) fn list(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         .values()
         .filter(|t| t.node == call.node())
         .collect();
-    tasks.sort_by(|a, b| (b.starttime, b.pid).cmp(&(a.starttime, a.pid)));
+    tasks.sort_by_key(|t| std::cmp::Reverse((t.starttime, t.pid)));
     if source == "active" || source == "all" {
         // An active task has no status yet, which `normalize_status_type` calls unknown.
         for task in tasks.iter().filter(|t| t.running) {
@@ -168,7 +168,7 @@ pub(crate) fn cluster(inner: &Arc<Inner>) -> ApiResult {
     let mut out = Vec::new();
     for node in &st.nodes {
         let mut tasks: Vec<&Task> = st.tasks.values().filter(|t| t.node == node.name).collect();
-        tasks.sort_by(|a, b| (b.starttime, b.pid).cmp(&(a.starttime, a.pid)));
+        tasks.sort_by_key(|t| std::cmp::Reverse((t.starttime, t.pid)));
         let running: Vec<&&Task> = tasks.iter().filter(|t| t.running).collect();
         let room = 25usize.saturating_sub(running.len());
         out.extend(running.iter().map(|t| t.cluster_json()));
