@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::guest::{PowerTask, spawn_power, spec};
+use super::guest::spec;
+use super::power::{PowerTask, spawn_power};
 use super::{check_node, lock_guest};
 use crate::sim::core::Inner;
 use crate::sim::locks;

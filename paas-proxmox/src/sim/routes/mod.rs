@@ -5,6 +5,7 @@ mod cluster;
 mod guest;
 mod lxc;
 mod net;
+mod power;
 mod qemu;
 mod tasks;
 
@@ -62,11 +63,11 @@ pub(crate) async fn dispatch(
         }
         ("POST", p) if p.starts_with("/nodes/{node}/lxc/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Lxc, action).await
+            power::power(inner, &call, Lxc, action).await
         }
         ("POST", p) if p.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Qemu, action).await
+            power::power(inner, &call, Qemu, action).await
         }
         _ => Err(ApiError::not_implemented(method, path)),
     }
