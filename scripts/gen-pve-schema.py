@@ -58,6 +58,9 @@ OPERATIONS = [
     ("PUT", "/nodes/{node}/qemu/{vmid}/resize"),
     ("POST", "/nodes/{node}/qemu/{vmid}/status/reboot"),
     ("POST", "/nodes/{node}/qemu/{vmid}/config"),
+    ("GET", "/nodes/{node}/tasks"),
+    ("DELETE", "/nodes/{node}/tasks/{upid}"),
+    ("GET", "/cluster/tasks"),
 ]
 
 # Highest index of the `name[n]` properties (pve-container and qemu-server limits).

@@ -56,6 +56,8 @@ pub enum ErrorClass {
     NotImplemented,
     /// The server answered something this client cannot read.
     BadResponse,
+    /// The response body was larger than the configured limit.
+    ResponseTooLarge,
     /// Any other server-side failure (500 with an error text, a failed task).
     Other,
 }
@@ -82,6 +84,7 @@ impl ErrorClass {
             ErrorClass::Forbidden => (ErrorKind::Unauthorized, false),
             ErrorClass::NotImplemented => (ErrorKind::Backend, false),
             ErrorClass::BadResponse => (ErrorKind::Backend, false),
+            ErrorClass::ResponseTooLarge => (ErrorKind::Backend, false),
             ErrorClass::Other => (ErrorKind::Backend, false),
         }
     }

@@ -128,8 +128,16 @@ impl ProxmoxClient {
     /// is the source). PVE checks the request without locks; the task takes the source's lock
     /// shared (a stopped source: parallel clones of one template all go ahead) and the new
     /// VMID's exclusive, 1 s each, so a lock that cannot be had is a (retryable) task failure.
+    /// A lost response is recovered from the task list when exactly one unclaimed `qmclone` of
+    /// the source by this user started since the request (see [`super::TaskRecovery`]).
     pub async fn clone_vm(&self, node: &str, vmid: u32, params: &CloneVm) -> Result<Upid> {
-        self.send(&clone_request(node, vmid, params)).await
+        let key = super::recover::TaskKey {
+            node,
+            task_type: "qmclone",
+            id: vmid,
+        };
+        self.send_task(&clone_request(node, vmid, params), key)
+            .await
     }
 
     /// Reboots a running VM (shutdown, then start); returns the task (`qmreboot`). A stopped

@@ -111,36 +111,9 @@ pub(crate) fn numbered(key: &str, prefix: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// PVE's `parse_size` (pve-common JSONSchema.pm:990): `^(\d+(\.\d+)?)([KMGT](?:iB)?)?$`, a
-/// number without unit being bytes.
+/// PVE's `parse_size` (pve-common JSONSchema.pm:990), a number without unit being bytes.
 pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    parse_size_parts(num, unit)
-}
-
-fn parse_size_parts(num: &str, unit: &str) -> Option<u64> {
-    let (int, frac) = match num.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (num, None),
-    };
-    if int.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let mult: f64 = match unit {
-        "" => 1.0,
-        "K" | "KiB" => 1024.0,
-        "M" | "MiB" => 1024.0 * 1024.0,
-        "G" | "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "T" | "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let n: f64 = num.parse().ok()?;
-    let bytes = n * mult;
-    (bytes.is_finite() && bytes < 1.8e19).then_some(bytes as u64)
+    super::formats::parse_disk_size(s)
 }
 
 /// PVE's `format_size` (pve-common JSONSchema.pm:1009): the largest unit that divides evenly.

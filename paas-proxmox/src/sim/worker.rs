@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Inner;
-use super::locks::{self, LockGuard};
+use super::locks;
 use super::state::State;
-use super::tasks::{self, Effect, TaskSpec};
+use super::tasks::{self, Check, Effect, TaskLock, TaskPlan, TaskSpec};
 use super::types::GuestKind;
 
 /// A config lock a worker takes before it starts.
@@ -39,15 +39,15 @@ impl LockReq {
 /// What a worker does once it holds its locks, before its time passes: checks again what the
 /// request checked (things may have changed while it waited) and makes its first change (a
 /// clone writes its temporary config). Returns lines to log, or the error that ends the task.
-pub(crate) type Begin = Box<dyn FnOnce(&mut State) -> Result<Vec<String>, String> + Send>;
+pub(crate) type Begin = Check;
 
 /// Registers a task and spawns a worker that takes `locks` in order, runs `begin`, waits the
 /// task duration and runs `effect` (whose `fail` argument says whether a failure was
 /// injected). The locks are held until the task ends. Returns the UPID.
 ///
-/// An injected lock timeout ([`super::Faults::lock_timeout_rate`]) fails the last lock, the
-/// one a worker most often waits for in PVE (a clone's target, bpg/terraform-provider-proxmox
-/// #1521).
+/// An injected lock timeout ([`super::Faults::lock_timeout_rate`]) may hit only the last
+/// lock, the one a worker most often waits for in PVE (a clone's target,
+/// bpg/terraform-provider-proxmox#1521).
 pub(crate) fn spawn_locked(
     inner: &Arc<Inner>,
     st: &mut State,
@@ -56,54 +56,21 @@ pub(crate) fn spawn_locked(
     begin: Begin,
     effect: Effect,
 ) -> String {
-    let (upid, fail) = tasks::begin(inner, st, spec);
-    let injected_lock_timeout = !locks.is_empty() && inner.faults.lock_timeout();
-    let inner = inner.clone();
-    let key = upid.clone();
-    tokio::spawn(async move {
-        let mut guards: Vec<LockGuard> = Vec::with_capacity(locks.len());
-        let last = locks.len().saturating_sub(1);
-        for (i, l) in locks.iter().enumerate() {
-            let path = locks::lock_path(l.kind, l.vmid);
-            let got = if injected_lock_timeout && i == last {
-                Err(locks::timeout_text(&path))
-            } else if l.shared {
-                inner.locks.acquire_shared(&path, l.timeout).await
-            } else {
-                inner.locks.acquire(&path, l.timeout).await
-            };
-            match got {
-                Ok(g) => guards.push(g),
-                Err(e) => {
-                    let mut st = inner.state();
-                    let end = inner.clock.now();
-                    tasks::complete(&mut st, &key, end, vec![], Err(e));
-                    return;
-                }
-            }
-        }
-        {
-            let mut st = inner.state();
-            match begin(&mut st) {
-                Ok(lines) => tasks::log(&mut st, &key, lines),
-                Err(e) => {
-                    let end = inner.clock.now();
-                    tasks::complete(&mut st, &key, end, vec![], Err(e));
-                    return;
-                }
-            }
-        }
-        let duration = inner.cfg.task_duration;
-        if !duration.is_zero() {
-            tokio::time::sleep(duration).await;
-        }
-        {
-            let mut st = inner.state();
-            let (lines, result) = effect(&mut st, fail);
-            let end = inner.clock.now();
-            tasks::complete(&mut st, &key, end, lines, result);
-        }
-        drop(guards);
-    });
-    upid
+    let last = locks.len().saturating_sub(1);
+    let plan = TaskPlan {
+        locks: locks
+            .iter()
+            .enumerate()
+            .map(|(i, l)| TaskLock {
+                path: locks::lock_path(l.kind, l.vmid),
+                timeout: l.timeout,
+                prefix: String::new(),
+                faultable: i == last,
+                shared: l.shared,
+            })
+            .collect(),
+        check: Some(begin),
+        ..TaskPlan::default()
+    };
+    tasks::spawn_task(inner, st, spec, plan, effect)
 }

@@ -1,72 +1,16 @@
-"""Storages, container mount points, move_volume and resize through proxmoxer (https, token).
-
-Starts its own `pve-sim` (path from $PVE_SIM_BIN, default target/debug/pve-sim relative to
-the repository root) and drives it only through proxmoxer, waiting on every task with
-proxmoxer's own `Tasks.blocking_status`.
+"""Storages, container mount points, move_volume and resize through proxmoxer (https, token),
+on the `sim` and `prox` fixtures of conftest.py, waiting on every task with proxmoxer's own
+`Tasks.blocking_status`.
 """
 
-import os
-import subprocess
-import time
-
 import pytest
-from proxmoxer import ProxmoxAPI, ResourceException
+from conftest import TEMPLATE, wait
+from proxmoxer import ResourceException
 from proxmoxer.tools import Tasks
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
-TEMPLATE = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
 GIB = 1 << 30
-
-
-@pytest.fixture(scope="module")
-def prox():
-    binary = os.environ.get("PVE_SIM_BIN", os.path.join(REPO, "target", "debug", "pve-sim"))
-    if not os.path.isabs(binary):
-        binary = os.path.join(REPO, binary)
-    proc = subprocess.Popen(
-        [binary, "--task-ms", "50", "--seed", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    info = {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"pve-sim exited: {proc.stderr.read()}")
-        line = line.strip()
-        if line == "ready":
-            break
-        key, _, value = line.partition("=")
-        info[key] = value
-    else:
-        proc.kill()
-        raise RuntimeError("pve-sim did not become ready")
-    host, port = info["https_url"].removeprefix("https://").rsplit(":", 1)
-    yield ProxmoxAPI(
-        host,
-        port=int(port),
-        user=info["user"],
-        token_name=info["token_id"],
-        token_value=info["token_secret"],
-        verify_ssl=False,
-        service="PVE",
-    )
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def wait(prox, upid):
-    status = Tasks.blocking_status(prox, upid, timeout=30, polling_interval=0.05)
-    assert status is not None, f"task {upid} did not finish"
-    assert status["status"] == "stopped"
-    return status
 
 
 def ct(prox, vmid, **extra):

@@ -5,6 +5,7 @@ mod cluster;
 mod guest;
 mod lxc;
 mod net;
+mod power;
 mod qemu;
 mod qemu_config;
 mod storage;
@@ -18,7 +19,7 @@ use super::locks::{self, LockGuard};
 use super::server::Call;
 use super::state::{Guest, State, conf_path};
 use super::types::GuestKind;
-use super::wire::{ApiError, ApiResult};
+use super::wire::{ApiError, ApiResult, ErrorBody};
 
 /// Runs the handler of `METHOD path-template`.
 pub(crate) async fn dispatch(
@@ -40,6 +41,9 @@ pub(crate) async fn dispatch(
         ("POST", "/access/ticket") => access::ticket(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
+        ("GET", "/nodes/{node}/tasks") => tasks::list(inner, &call),
+        ("DELETE", "/nodes/{node}/tasks/{upid}") => tasks::stop(inner, &call),
+        ("GET", "/cluster/tasks") => tasks::cluster(inner),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
         ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
@@ -62,11 +66,11 @@ pub(crate) async fn dispatch(
         }
         ("POST", p) if p.starts_with("/nodes/{node}/lxc/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Lxc, action).await
+            power::power(inner, &call, Lxc, action).await
         }
         ("POST", p) if p.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Qemu, action).await
+            power::power(inner, &call, Qemu, action).await
         }
         (m, p) if handles_volumes(m, p) => volumes_dispatch(inner, m, p, call).await,
         _ => Err(ApiError::not_implemented(method, path)),
@@ -113,10 +117,9 @@ async fn volumes_dispatch(inner: &Arc<Inner>, method: &str, path: &str, call: Ca
 pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
     match st.node(node) {
         Some(n) if n.online => Ok(()),
-        Some(_) => Err(ApiError::new(
-            595,
-            format!("Connection refused - {node} is offline"),
-        )),
+        // pveproxy passes AnyEvent::HTTP's pseudo status through with the OS error as the
+        // reason and no body (HS AnyEvent.pm:855-873; the reason text is inferred).
+        Some(_) => Err(ApiError::new(595, "No route to host").with_body(ErrorBody::Empty)),
         None => Err(ApiError::internal(format!(
             "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
         ))),
