@@ -164,11 +164,17 @@ async fn a_clone_retried_while_the_first_runs_finds_it() {
     let spec = vm_spec(600, "pve1", vec![app_tag(app)]);
     let first = p.create(&spec);
     let second = async {
-        // The first clone's worker has written only `lock: clone` by now.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Wait until the first clone's worker has written only `lock: clone`.
+        for _ in 0..200 {
+            if sim.guest(600).and_then(|g| g.lock).as_deref() == Some("clone") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(
             sim.guest(600).and_then(|g| g.lock).as_deref(),
-            Some("clone")
+            Some("clone"),
+            "the first clone did not start in time"
         );
         p.create(&spec).await
     };
