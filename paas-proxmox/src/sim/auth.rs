@@ -8,6 +8,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::access::{AccessConfig, compute_api_permission, split_tokenid};
 use super::types::ApiToken;
 use super::wire::{ApiError, percent_decode};
 
@@ -21,6 +22,12 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The id permissions are checked for (PVE's `$rpcenv->get_user()`): `root@pam` or
+    /// `root@pam!paas`.
+    pub fn authid(&self) -> String {
+        self.upid_user()
+    }
+
     /// The user as a UPID shows it: `root@pam` or `root@pam!paas`.
     pub fn upid_user(&self) -> String {
         match &self.token_id {
@@ -132,12 +139,14 @@ impl Auth {
         token == self.csrf_token(user, issued) && age >= -300 && age < lifetime
     }
 
-    /// Authenticates a call from its headers (`method` decides whether CSRF is needed).
+    /// Authenticates a call from its headers (`method` decides whether CSRF is needed),
+    /// against the users and tokens of `access`.
     pub fn authenticate(
         &self,
         method: &str,
         headers: &HeaderMap,
         now: i64,
+        access: &AccessConfig,
     ) -> Result<Caller, ApiError> {
         if let Some(value) = headers
             .get(header::AUTHORIZATION)
@@ -146,7 +155,7 @@ impl Auth {
                 .strip_prefix("PVEAPIToken=")
                 .or_else(|| value.strip_prefix("PVEAPIToken "))
         {
-            return self.verify_token(tok.trim());
+            return verify_token(tok.trim(), access, now);
         }
         let ticket = headers
             .get_all(header::COOKIE)
@@ -161,6 +170,7 @@ impl Auth {
         };
         let user = self
             .verify_ticket(&ticket, now)
+            .filter(|u| check_user_enabled(access, u, now).is_ok())
             .ok_or_else(|| ApiError::new(401, "authentication failure"))?;
         if method != "GET" {
             let csrf = headers
@@ -177,34 +187,6 @@ impl Auth {
         })
     }
 
-    fn verify_token(&self, value: &str) -> Result<Caller, ApiError> {
-        let Some((tokenid, secret)) = value.split_once('=') else {
-            return Err(ApiError::new(401, "no tokenid specified"));
-        };
-        let Some((user, token)) = tokenid.split_once('!') else {
-            return Err(ApiError::new(
-                401,
-                format!("'{tokenid}' is not a valid token ID"),
-            ));
-        };
-        if user != self.token.user {
-            return Err(ApiError::new(401, format!("user '{user}' does not exist")));
-        }
-        if token != self.token.token_id {
-            return Err(ApiError::new(
-                401,
-                format!("no such token '{token}' for user '{user}'"),
-            ));
-        }
-        if secret != self.token.secret {
-            return Err(ApiError::new(401, "invalid token value!"));
-        }
-        Ok(Caller {
-            user: user.to_string(),
-            token_id: Some(token.to_string()),
-        })
-    }
-
     /// `POST /access/ticket`: a password or a still valid ticket gives a new ticket.
     pub fn login(
         &self,
@@ -212,12 +194,24 @@ impl Auth {
         password: &str,
         realm: Option<&str>,
         now: i64,
+        access: &AccessConfig,
     ) -> Result<Value, ApiError> {
         let user = match (username.contains('@'), realm) {
             (false, Some(realm)) => format!("{username}@{realm}"),
             _ => username.to_string(),
         };
-        let by_password = user == USER && password == self.password;
+        // root@pam has the simulator's password; `pve` realm users the one they were
+        // created with.
+        let by_password = check_user_enabled(access, &user, now).is_ok()
+            && if user == USER {
+                password == self.password
+            } else {
+                access
+                    .users
+                    .get(&user)
+                    .and_then(|u| u.password.as_deref())
+                    .is_some_and(|p| p == password)
+            };
         let by_ticket = password.starts_with("PVE:")
             && self.verify_ticket(password, now).is_some_and(|u| u == user);
         if !(by_password || by_ticket) {
@@ -227,15 +221,52 @@ impl Auth {
             "username": user,
             "ticket": self.ticket(&user, now),
             "CSRFPreventionToken": self.csrf_token(&user, now),
-            "cap": {
-                "vms": {"VM.PowerMgmt": 1, "VM.Allocate": 1, "VM.Config.Options": 1, "VM.Clone": 1, "VM.Audit": 1},
-                "nodes": {"Sys.Audit": 1},
-                "storage": {"Datastore.Audit": 1, "Datastore.AllocateSpace": 1},
-                "access": {"User.Modify": 1},
-                "dc": {"Sys.Audit": 1},
-            },
+            "cap": compute_api_permission(access, &user),
         }))
     }
+}
+
+/// `check_user_enabled` (AC AccessControl.pm:663-696).
+fn check_user_enabled(access: &AccessConfig, user: &str, now: i64) -> Result<(), String> {
+    let Some(u) = access.users.get(user) else {
+        return Err(format!("no such user ('{user}')"));
+    };
+    if !u.enable {
+        return Err(format!("user '{user}' is disabled"));
+    }
+    if u.expire > 0 && u.expire < now {
+        return Err(format!("user '{user}' access expired"));
+    }
+    Ok(())
+}
+
+/// `PVEAPIToken=USER@REALM!TOKENID=SECRET` (AC AccessControl.pm:487-516, 9.1.3 texts).
+fn verify_token(value: &str, access: &AccessConfig, now: i64) -> Result<Caller, ApiError> {
+    let unauthorized = |m: String| ApiError::new(401, m);
+    let Some((tokenid, secret)) = value.rsplit_once('=') else {
+        return Err(unauthorized("no tokenid specified".into()));
+    };
+    let Some((user, token)) = split_tokenid(tokenid) else {
+        return Err(unauthorized(format!(
+            "'{tokenid}' is not a valid token ID - not able to split into user and token parts"
+        )));
+    };
+    check_user_enabled(access, user, now).map_err(unauthorized)?;
+    let Some(info) = access.users.get(user).and_then(|u| u.tokens.get(token)) else {
+        return Err(unauthorized(format!(
+            "no such token '{token}' for user '{user}'"
+        )));
+    };
+    if info.expire > 0 && info.expire < now {
+        return Err(unauthorized(format!("token '{token}' access expired")));
+    }
+    if secret != info.secret {
+        return Err(unauthorized("invalid token value!".into()));
+    }
+    Ok(Caller {
+        user: user.to_string(),
+        token_id: Some(token.to_string()),
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::access::AccessConfig;
 use super::auth::Auth;
 use super::clock::Clock;
 use super::faults::FaultInjector;
@@ -90,6 +91,7 @@ impl Inner {
     pub fn new(cfg: SimConfig, fingerprint: String) -> Self {
         let clock = Clock::new();
         let now = clock.now();
+        let auth = Auth::new(cfg.ticket_lifetime);
         let nodes: Vec<Node> = (1..=cfg.nodes)
             .map(|i| Node {
                 name: format!("pve{i}"),
@@ -121,6 +123,8 @@ impl Inner {
             next_pid: 0x0001_0000 + (cfg.seed % 0x1000) as u32,
             next_mac: (cfg.seed % 0x10000) as u32 * 0x100,
             next_ip: 0,
+            access: AccessConfig::new(&auth.token.token_id, &auth.token.secret),
+            backups: Vec::new(),
         };
         if cfg.template_vm
             && let Some(node) = st.nodes.first().map(|n| n.name.clone())
@@ -169,12 +173,13 @@ impl Inner {
                     started: None,
                     started_epoch: 0,
                     dhcp_ip: ip,
+                    snapshots: BTreeMap::new(),
                 },
             );
         }
         Inner {
             faults: FaultInjector::new(cfg.faults.clone(), cfg.seed),
-            auth: Auth::new(cfg.ticket_lifetime),
+            auth,
             locks: FileLocks::default(),
             clock,
             fingerprint,

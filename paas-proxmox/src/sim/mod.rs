@@ -43,7 +43,9 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod auth;
+mod backups;
 mod builder;
 mod clock;
 mod core;
@@ -332,6 +334,7 @@ impl PveSim {
                 started: guest.running.then(Instant::now),
                 started_epoch: if guest.running { now } else { 0 },
                 dhcp_ip,
+                snapshots: BTreeMap::new(),
             },
         );
         Ok(())

@@ -29,6 +29,10 @@ pub(crate) struct Operation {
     pub additional: bool,
     /// The parameter schemas by name (`net[n]` style names included as they are).
     pub properties: Map<String, Value>,
+    /// The schema's `permissions` (`check` and/or `user`), evaluated before validation.
+    pub permissions: Value,
+    /// Whether API tokens may call it (`allowtoken`; only `POST /access/ticket` says no).
+    pub allowtoken: bool,
 }
 
 impl Operation {
@@ -86,6 +90,8 @@ impl Schema {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            let permissions = op.get("permissions").cloned().unwrap_or(Value::Null);
+            let allowtoken = op.get("allowtoken").map(truthy).unwrap_or(true);
             let segments = path
                 .split('/')
                 .filter(|s| !s.is_empty())
@@ -102,6 +108,8 @@ impl Schema {
                 segments,
                 additional,
                 properties,
+                permissions,
+                allowtoken,
             });
         }
         Ok(Schema { ops: out })

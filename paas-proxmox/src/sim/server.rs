@@ -9,6 +9,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{Response, header};
 
+use super::access;
 use super::auth::Caller;
 use super::core::Inner;
 use super::faults::{CallFault, ERROR_TEXT};
@@ -102,10 +103,13 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
             token_id: None,
         }
     } else {
-        match inner
-            .auth
-            .authenticate(&method, &parts.headers, inner.clock.now())
-        {
+        let authenticated = {
+            let st = inner.state();
+            inner
+                .auth
+                .authenticate(&method, &parts.headers, inner.clock.now(), &st.access)
+        };
+        match authenticated {
             Ok(c) => c,
             Err(e) => {
                 let delay = inner.cfg.auth_failure_delay;
@@ -123,6 +127,12 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> ApiResult {
     let mut params = wire::body_params(content_type, &body)?;
     params.extend(wire::query_params(parts.uri.query())?);
     params.extend(path_params);
+    // PVE checks the schema's permissions before it validates the parameters (PM
+    // HTTPServer.pm:157-161 `check_api2_permissions` before `$handler->handle`).
+    if op.key() != "POST /access/ticket" {
+        let st = inner.state();
+        access::check_route(&st.access, op, &caller, &params)?;
+    }
     validate(op, &params).map_err(ApiError::params)?;
 
     let (delay, fault) = inner.faults.call(&op.key());

@@ -158,6 +158,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             started: None,
             started_epoch: 0,
             dhcp_ip,
+            snapshots: BTreeMap::new(),
         },
     );
     let start = call.flag("start");

@@ -152,6 +152,7 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             started: None,
             started_epoch: 0,
             dhcp_ip,
+            snapshots: std::collections::BTreeMap::new(),
         },
     );
     let effect: tasks::Effect = Box::new(move |st, fail| {
