@@ -59,7 +59,8 @@ impl fmt::Debug for Auth {
 /// The simulated superuser.
 pub(crate) const USER: &str = "root@pam";
 
-fn random_uuid(rng: &mut impl Rng) -> String {
+/// A random UUID (v4), as PVE makes token secrets.
+pub(crate) fn random_uuid(rng: &mut impl Rng) -> String {
     let mut b: [u8; 16] = rng.random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

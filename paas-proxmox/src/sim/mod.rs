@@ -44,6 +44,7 @@
 //! ```
 
 mod access;
+mod admin;
 mod auth;
 mod backups;
 mod builder;
@@ -68,6 +69,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use admin::BackupInfo;
 pub use builder::PveSimBuilder;
 pub use types::{ApiToken, Faults, GuestInfo, GuestKind, GuestStatus, NewGuest, SimError};
 

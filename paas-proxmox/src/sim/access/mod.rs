@@ -11,7 +11,7 @@ mod roles;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-pub(crate) use perm::{Perms, compute_api_permission, normalize_path, perm_error};
+pub(crate) use perm::{Perms, PrivSet, compute_api_permission, normalize_path, perm_error};
 pub(crate) use roles::valid_privs;
 
 use super::auth::Caller;
@@ -145,6 +145,11 @@ impl AccessConfig {
             pools: BTreeMap::new(),
             vm_pool: BTreeMap::new(),
         }
+    }
+
+    /// The checks of the caller `authid` (`user@realm` or `user@realm!token`).
+    pub fn perms<'a>(&'a self, authid: &'a str) -> Perms<'a> {
+        Perms::new(self, authid)
     }
 
     /// The token `user!token`, if the user and the token exist.

@@ -52,12 +52,16 @@ pub(crate) fn spec(
 
 /// `GET /nodes/{node}/lxc` and `/qemu`.
 pub(crate) fn list(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
     check_node(&st, call.node())?;
+    // "Only list CTs where you have VM.Audit permission on /vms/<vmid>."
+    let perms = st.access.perms(&authid);
     let list: Vec<Value> = st
         .guests
         .values()
         .filter(|g| g.node == call.node() && g.kind == kind)
+        .filter(|g| perms.has(&format!("/vms/{}", g.vmid), &["VM.Audit"]))
         .map(|g| {
             let mut v = status_json(inner, g);
             if let Some(o) = v.as_object_mut() {
@@ -473,6 +477,8 @@ pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) ->
             );
         }
         st.guests.remove(&vmid);
+        // `remove_vm_access`: its ACLs and pool membership go with it.
+        st.access.remove_vm_access(vmid);
         let mut log: Vec<String> = disks
             .iter()
             .map(|d| format!("  Logical volume \"{d}\" successfully removed."))

@@ -52,6 +52,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             other.node
         )));
     }
+    super::allocate::check_lxc_create(&st, call, vmid, false)?;
     // Storages.
     let ostemplate = call.get("ostemplate").unwrap_or_default().to_string();
     let (tmpl_store, _) = ostemplate.split_once(':').unwrap_or(("", ""));
@@ -128,9 +129,6 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             config.insert("tags".into(), tags);
         }
     }
-    if let Some(pool) = call.get("pool") {
-        config.insert("pool".into(), pool.into());
-    }
     for (key, value) in &call.params {
         let is_net = key
             .strip_prefix("net")
@@ -172,6 +170,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         "extracting archive '/var/lib/vz/template/cache/{archive}'"
     )];
     let effect_node = node.clone();
+    let pool = call.get("pool").map(str::to_string);
     let effect: tasks::Effect = Box::new(move |st, fail| {
         let Some(g) = st
             .guests
@@ -209,6 +208,10 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             g.running = true;
             g.started = Some(Instant::now());
             log.push(format!("starting CT {vmid}"));
+        }
+        // Pool membership comes last, once the container exists (CT API2/LXC.pm:627).
+        if let Some(pool) = &pool {
+            st.access.add_vm_to_pool(vmid, pool);
         }
         (log, Ok(()))
     });

@@ -1,12 +1,16 @@
 //! The handlers of the implemented operations, one module per API area.
 
 mod access;
+mod acl;
+mod allocate;
 mod cluster;
 mod guest;
 mod lxc;
 mod net;
+mod pools;
 mod qemu;
 mod tasks;
+mod users;
 
 use std::sync::Arc;
 
@@ -27,7 +31,7 @@ pub(crate) async fn dispatch(
     use GuestKind::{Lxc, Qemu};
     match (method, path) {
         ("GET", "/version") => cluster::version(),
-        ("GET", "/nodes") => cluster::nodes(inner),
+        ("GET", "/nodes") => cluster::nodes(inner, &call),
         ("GET", "/nodes/{node}/status") => cluster::node_status(inner, &call),
         ("GET", "/cluster/resources") => cluster::resources(inner, &call),
         ("GET", "/cluster/nextid") => cluster::nextid(inner, &call),
@@ -35,6 +39,26 @@ pub(crate) async fn dispatch(
             cluster::storage_content(inner, &call)
         }
         ("POST", "/access/ticket") => access::ticket(inner, &call),
+        ("GET", "/access/users") => users::list(inner, &call),
+        ("POST", "/access/users") => users::create(inner, &call),
+        ("GET", "/access/users/{userid}") => users::read(inner, &call),
+        ("PUT", "/access/users/{userid}") => users::update(inner, &call),
+        ("DELETE", "/access/users/{userid}") => users::delete(inner, &call),
+        ("GET", "/access/users/{userid}/token") => users::token_list(inner, &call),
+        ("GET", "/access/users/{userid}/token/{tokenid}") => users::token_read(inner, &call),
+        ("POST", "/access/users/{userid}/token/{tokenid}") => users::token_create(inner, &call),
+        ("PUT", "/access/users/{userid}/token/{tokenid}") => users::token_update(inner, &call),
+        ("DELETE", "/access/users/{userid}/token/{tokenid}") => users::token_delete(inner, &call),
+        ("GET", "/access/acl") => acl::read(inner, &call),
+        ("PUT", "/access/acl") => acl::update(inner, &call),
+        ("GET", "/access/roles") => acl::roles(inner),
+        ("GET", "/access/roles/{roleid}") => acl::role(inner, &call),
+        ("GET", "/access/permissions") => acl::permissions(inner, &call),
+        ("GET", "/pools") => pools::index(inner, &call),
+        ("POST", "/pools") => pools::create(inner, &call),
+        ("PUT", "/pools" | "/pools/{poolid}") => pools::update(inner, &call),
+        ("DELETE", "/pools" | "/pools/{poolid}") => pools::delete(inner, &call),
+        ("GET", "/pools/{poolid}") => pools::read(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),

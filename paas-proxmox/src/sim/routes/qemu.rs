@@ -63,6 +63,8 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         )));
     }
     let src = find_guest(&st, &node, GuestKind::Qemu, vmid)?.clone();
+    let src_config: Vec<(String, String)> = src.config.clone().into_iter().collect();
+    super::allocate::check_clone(&st, call, &src_config)?;
     check_lock(&src)?;
     let full = !src.is_template() || call.flag("full");
     let store = call.get("storage").map(str::to_string);
@@ -77,9 +79,6 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     );
     if let Some(d) = call.get("description") {
         config.insert("description".into(), d.into());
-    }
-    if let Some(p) = call.get("pool") {
-        config.insert("pool".into(), p.into());
     }
     let mut log = Vec::new();
     let mut disk_n = 0;
@@ -155,6 +154,7 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             snapshots: std::collections::BTreeMap::new(),
         },
     );
+    let pool = call.get("pool").map(str::to_string);
     let effect: tasks::Effect = Box::new(move |st, fail| {
         let Some(g) = st
             .guests
@@ -178,6 +178,10 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             );
         }
         g.config.remove("lock");
+        // QS API2/Qemu.pm:4607 `add_vm_to_pool($newid, $pool) if $pool;` at the task's end.
+        if let Some(pool) = &pool {
+            st.access.add_vm_to_pool(newid, pool);
+        }
         (log, Ok(()))
     });
     let upid = tasks::spawn(

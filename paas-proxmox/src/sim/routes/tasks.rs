@@ -26,16 +26,36 @@ fn find<'a>(st: &'a State, call: &Call) -> Result<&'a Task, ApiError> {
         .ok_or_else(|| ApiError::param("upid", "no such task"))
 }
 
+/// "The user needs 'Sys.Audit' permissions on '/nodes/<node>' if they are not the owner of
+/// the task" (PM API2/Tasks.pm:27-37 `$check_task_user`: a token sees only its own tasks, a
+/// user also its tokens').
+fn check_owner(st: &State, call: &Call, task: &Task) -> Result<(), ApiError> {
+    let authid = call.caller.authid();
+    let owner = match &task.token_id {
+        Some(t) => authid == format!("{}!{t}", task.user) || authid == task.user,
+        None => authid == task.user,
+    };
+    if owner {
+        return Ok(());
+    }
+    st.access
+        .perms(&authid)
+        .check(&format!("/nodes/{}", call.node()), &["Sys.Audit"])
+}
+
 /// `GET /nodes/{node}/tasks/{upid}/status`.
 pub(crate) fn status(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
-    Ok(Reply::data(find(&st, call)?.status_json()))
+    let task = find(&st, call)?;
+    check_owner(&st, call, task)?;
+    Ok(Reply::data(task.status_json()))
 }
 
 /// `GET /nodes/{node}/tasks/{upid}/log` (`start`, `limit`).
 pub(crate) fn log(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     let task = find(&st, call)?;
+    check_owner(&st, call, task)?;
     let start = call
         .int("start")
         .and_then(|v| usize::try_from(v).ok())
