@@ -4,17 +4,22 @@
 //! token or a ticket (with CSRF header and renewal), unwraps the `{"data": ...}` envelope, and
 //! maps every failure through one table ([`error`]) to the SDK's [`paas_core::Error`]. The
 //! endpoints live in one module per area: [`cluster`], [`guest`] (shared by containers and
-//! VMs), [`lxc`], [`qemu`], [`storage`], [`tasks`].
+//! VMs), [`lxc`], [`qemu`], [`storage`], [`tasks`], [`snapshot`], [`backup`], [`pools`],
+//! [`access`].
 
+pub mod access;
 mod auth;
+pub mod backup;
 pub mod cluster;
 mod config;
 pub mod error;
 pub mod guest;
 pub mod lxc;
 pub mod num;
+pub mod pools;
 pub mod qemu;
 mod request;
+pub mod snapshot;
 pub mod storage;
 pub mod tasks;
 mod tls;

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub(crate) use perm::{Perms, PrivSet, compute_api_permission, normalize_path, perm_error};
-pub(crate) use roles::valid_privs;
 
 use super::auth::Caller;
 use super::schema::Operation;

@@ -220,6 +220,7 @@ pub(crate) fn nextid(inner: &Arc<Inner>, call: &Call) -> ApiResult {
 
 /// `GET /nodes/{node}/storage/{storage}/content`.
 pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
     check_node(&st, call.node())?;
     let storage = call.get("storage").unwrap_or_default();
@@ -266,9 +267,13 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             out.push(json!({"volid": volid, "content": content, "format": "raw", "size": size, "vmid": g.vmid}));
         }
     }
+    out.extend(super::backup::content_entries(&st, call.node(), storage));
+    // Each item passes `check_volume_access` for the caller, or is left out.
+    let perms = st.access.perms(&authid);
     out.retain(|v| {
         let content = v["content"].as_str().unwrap_or_default();
-        (filter.is_empty() || filter.contains(&content))
+        super::backup::volume_visible(&perms, storage, v)
+            && (filter.is_empty() || filter.contains(&content))
             && allowed.split(',').any(|a| a == content)
             && vmid_filter.is_none_or(|id| v["vmid"].as_i64() == Some(id))
     });

@@ -202,7 +202,7 @@ pub(crate) fn config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiRes
 }
 
 /// Config keys PVE returns as JSON numbers.
-fn is_numeric_key(k: &str) -> bool {
+pub(crate) fn is_numeric_key(k: &str) -> bool {
     matches!(
         k,
         "memory"

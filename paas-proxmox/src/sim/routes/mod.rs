@@ -3,14 +3,18 @@
 mod access;
 mod acl;
 mod allocate;
+mod backup;
 mod cluster;
 mod guest;
 mod lxc;
 mod net;
 mod pools;
 mod qemu;
+mod restore;
+mod snapshot;
 mod tasks;
 mod users;
+mod worker;
 
 use std::sync::Arc;
 
@@ -39,6 +43,22 @@ pub(crate) async fn dispatch(
             cluster::storage_content(inner, &call)
         }
         ("POST", "/access/ticket") => access::ticket(inner, &call),
+        ("POST", "/nodes/{node}/vzdump") => backup::vzdump(inner, &call).await,
+        ("GET", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup::volume_attributes(inner, &call)
+        }
+        ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup::update_volume(inner, &call)
+        }
+        ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup::delete_volume(inner, &call).await
+        }
+        ("GET", "/nodes/{node}/storage/{storage}/prunebackups") => {
+            backup::prune_dry_run(inner, &call)
+        }
+        ("DELETE", "/nodes/{node}/storage/{storage}/prunebackups") => {
+            backup::prune_delete(inner, &call).await
+        }
         ("GET", "/access/users") => users::list(inner, &call),
         ("POST", "/access/users") => users::create(inner, &call),
         ("GET", "/access/users/{userid}") => users::read(inner, &call),
@@ -63,7 +83,9 @@ pub(crate) async fn dispatch(
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
+        ("POST", "/nodes/{node}/lxc") if call.flag("restore") => restore::lxc(inner, &call).await,
         ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
+        ("POST", "/nodes/{node}/qemu") => restore::qemu(inner, &call).await,
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => qemu::clone(inner, &call).await,
         ("GET", "/nodes/{node}/lxc/{vmid}") => guest::index(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu/{vmid}") => guest::index(inner, &call, Qemu),
@@ -88,6 +110,14 @@ pub(crate) async fn dispatch(
         ("POST", p) if p.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
             guest::power(inner, &call, Qemu, action).await
+        }
+        (m, p) if p.contains("/{vmid}/snapshot") => {
+            let kind = if p.starts_with("/nodes/{node}/lxc/") {
+                Lxc
+            } else {
+                Qemu
+            };
+            snapshot::dispatch(inner, m, p, kind, &call).await
         }
         _ => Err(ApiError::not_implemented(method, path)),
     }
