@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::PveSim;
-use super::access::{AclNode, Token, User, is_userid, normalize_path, split_tokenid};
+use super::access::{Token, User, is_userid, normalize_path, split_tokenid};
 use super::auth::random_uuid;
 use super::types::{ApiToken, GuestKind, SimError};
 
@@ -132,7 +132,7 @@ impl PveSim {
         if !known {
             return Err(SimError::NotFound(format!("user or token '{who}'")));
         }
-        let node = st.access.acl.entry(path).or_insert_with(AclNode::default);
+        let node = st.access.acl.entry(path).or_default();
         let map = if is_token {
             &mut node.tokens
         } else {

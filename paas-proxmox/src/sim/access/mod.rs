@@ -271,8 +271,10 @@ mod tests {
     #[test]
     fn debug_hides_secrets() {
         let cfg = AccessConfig::new("paas", "s3cr3t-value");
-        let mut alice = User::default();
-        alice.password = Some("hunter22".into());
+        let alice = User {
+            password: Some("hunter22".into()),
+            ..User::default()
+        };
         let shown = format!("{cfg:?} {alice:?}");
         assert!(!shown.contains("s3cr3t-value"));
         assert!(!shown.contains("hunter22"));

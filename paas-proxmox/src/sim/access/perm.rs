@@ -428,6 +428,18 @@ fn exec_check(
         }
         Some("userid-param") => {
             let userid = params.get("userid").map(String::as_str).unwrap_or_default();
+            // `verify_username` dies here, before the parameters are validated.
+            let len = userid.chars().count();
+            if len < 3 {
+                return Err(ApiError::internal(format!(
+                    "user name '{userid}' is too short"
+                )));
+            }
+            if len > 64 {
+                return Err(ApiError::internal(format!(
+                    "user name '{userid}' is too long ({len} > 64)"
+                )));
+            }
             if !super::is_userid(userid) {
                 return Err(ApiError::internal(format!(
                     "value '{userid}' does not look like a valid user name"
@@ -561,7 +573,7 @@ pub(crate) fn compute_api_permission(cfg: &AccessConfig, authid: &str) -> Value 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{AclNode, Pool, Token, User};
+    use super::super::{Pool, Token, User};
     use super::*;
 
     fn cfg() -> AccessConfig {
@@ -586,7 +598,7 @@ mod tests {
     }
 
     fn grant(cfg: &mut AccessConfig, path: &str, who: &str, role: &str, propagate: bool) {
-        let node = cfg.acl.entry(path.into()).or_insert_with(AclNode::default);
+        let node = cfg.acl.entry(path.into()).or_default();
         let map = if who.contains('!') {
             &mut node.tokens
         } else {

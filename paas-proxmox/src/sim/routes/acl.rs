@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::sim::access::{AclNode, PrivSet, is_userid, normalize_path, split_tokenid};
+use crate::sim::access::{PrivSet, is_userid, normalize_path, split_tokenid};
 use crate::sim::core::Inner;
 use crate::sim::server::Call;
 use crate::sim::wire::{ApiError, ApiResult, Reply};
@@ -177,11 +177,7 @@ pub(crate) fn update(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 Some(_) => {}
             }
         }
-        let node = st
-            .access
-            .acl
-            .entry(path.clone())
-            .or_insert_with(AclNode::default);
+        let node = st.access.acl.entry(path.clone()).or_default();
         for (list, map) in [(&users, &mut node.users), (&tokens, &mut node.tokens)] {
             for who in list {
                 let entry = map.entry(who.clone()).or_default();

@@ -118,10 +118,12 @@ pub(crate) async fn vzdump(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         if let Some(t) = call.get("notes-template") {
             verify_notes_template(t).map_err(|e| ApiError::param("notes-template", e))?;
         }
-        if !(call.flag("all") || call.flag("stop") || call.params.contains_key("pool"))
-            && !call.params.contains_key("vmid")
-            && !call.params.contains_key("exclude")
-        {
+        let selects = call.flag("all")
+            || call.flag("stop")
+            || ["pool", "vmid", "exclude"]
+                .iter()
+                .any(|k| call.params.contains_key(*k));
+        if !selects {
             return Err(ApiError::param("vmid", "property is missing"));
         }
     }
@@ -392,9 +394,7 @@ fn archive_guest(
     ));
     if fail {
         return Err(match p.kind {
-            GuestKind::Lxc => format!(
-                "command 'tar cpf - --totals --one-file-system -p --sparse --numeric-owner --acls --xattrs -C /mnt/vzsnap0 ./etc/vzdump/pct.conf' failed: exit code 2"
-            ),
+            GuestKind::Lxc => "command 'tar cpf - --totals --one-file-system -p --sparse --numeric-owner --acls --xattrs -C /mnt/vzsnap0 ./etc/vzdump/pct.conf' failed: exit code 2".to_string(),
             GuestKind::Qemu => format!("job failed with err -5 - Input/output error (VM {vmid})"),
         });
     }
