@@ -638,6 +638,22 @@ async fn protected_backups_and_deletion() {
     c.update_backup(NODE, "local", &volid, None, Some(false))
         .await
         .unwrap();
+    // The volume may come unencoded, slash and all (ST API2/Storage/Status.pm:35
+    // `fragmentDelimiter => ''`): proxmoxer sends it that way.
+    let url = format!(
+        "{}/api2/json/nodes/{NODE}/storage/local/content/{volid}",
+        sim.http_url()
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .header("Authorization", sim.token().header_value())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let attrs: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(attrs["data"]["notes"], "golden");
+    assert_eq!(attrs["data"]["protected"], 0);
     done(&c, &c.delete_volume(NODE, "local", &volid).await.unwrap()).await;
     assert!(
         c.backups(NODE, "local", Some(250))

@@ -123,6 +123,23 @@ impl Schema {
 
     /// Finds the operation for a method and the decoded path segments (after `/api2/json`).
     pub fn lookup(&self, method: &str, segments: &[String]) -> Lookup<'_> {
+        // `{storage}/content` is registered with `fragmentDelimiter => ''` (ST
+        // API2/Storage/Status.pm:31-37): the rest of the URI is one volume ID, slashes and all.
+        let joined;
+        let segments = if segments.len() > 6
+            && segments[0] == "nodes"
+            && segments[2] == "storage"
+            && segments[4] == "content"
+        {
+            joined = segments[..5]
+                .iter()
+                .cloned()
+                .chain(std::iter::once(segments[5..].join("/")))
+                .collect::<Vec<_>>();
+            &joined[..]
+        } else {
+            segments
+        };
         let mut best: Option<(&Operation, BTreeMap<String, String>, usize)> = None;
         for op in &self.ops {
             if op.method != method || op.segments.len() != segments.len() {
