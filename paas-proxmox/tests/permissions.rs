@@ -113,6 +113,58 @@ async fn a_privsep_token_gets_403_until_the_acl_grants_the_right() {
     let f = token_client(&sim, &full);
     done(&f, &f.start_guest(CT, NODE, 200).await.unwrap()).await;
     assert!(f.guest_status(CT, NODE, 201).await.is_ok());
+    // PUT .../config checks each key: the schema's "any of VM.Config.*" lets a VM user in
+    // (VM.Config.CDROM, VM.Config.Cloudinit), but not to change memory.
+    clone_vm(&root, 300).await;
+    sim.grant("/vms/300", "tenant@pve", "PVEVMUser", false)
+        .unwrap();
+    sim.grant("/vms/300", &full.full_id(), "PVEVMUser", false)
+        .unwrap();
+    let up = paas_proxmox::client::guest::ConfigUpdate::default();
+    let e = f
+        .update_guest_config(GuestType::Qemu, NODE, 300, &up.clone().set("memory", 4096))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("Permission check failed (/vms/300, VM.Config.Memory)"),
+        "{e:?}"
+    );
+    f.update_guest_config(
+        GuestType::Qemu,
+        NODE,
+        300,
+        &up.clone().set("ciuser", "admin"),
+    )
+    .await
+    .unwrap();
+    let e = f
+        .update_guest_config(
+            GuestType::Qemu,
+            NODE,
+            300,
+            &up.clone().set("args", "-no-reboot"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("only root can set 'args' config"),
+        "{e:?}"
+    );
+    let e = f
+        .update_guest_config(
+            GuestType::Qemu,
+            NODE,
+            300,
+            &up.set("ciuser", "x").set("skiplock", 1),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("skiplock: Only root may use this option."),
+        "{e:?}"
+    );
     // NoAccess on a path wins over what propagates from above.
     sim.grant("/vms/201", "tenant@pve", "NoAccess", false)
         .unwrap();

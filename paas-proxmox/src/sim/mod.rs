@@ -19,11 +19,21 @@
 //!   (DHCP addresses appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks
 //!   with UPIDs, status and logs;
 //! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
-//!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]).
+//!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]);
+//! - snapshots (tasks `vzsnapshot`/`qmsnapshot`, ..., `lock: snapshot` while they run),
+//!   backups (`vzdump`, `lock: backup`), their volumes, pruning, and restores (`vzrestore`,
+//!   `qmrestore`; an existing guest only with `force`);
+//! - `user.cfg`: users, privilege-separated API tokens, ACLs with PVE's built-in roles, and
+//!   pools; every route checks the schema's `permissions` (and what PVE checks in its code)
+//!   before it validates, with 403 `Permission check failed (/vms/100, VM.Allocate)`;
+//!   listings are filtered as PVE filters them. The default token `root@pam!paas` is not
+//!   privilege-separated, so it may do everything; [`PveSim::add_user`],
+//!   [`PveSim::add_token`] and [`PveSim::grant`] (or the `/access` API) add others.
 //!
-//! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
-//! HTTP/2, pools and HA, storage space limits and memory over-commit refusal, the shared-storage
-//! check of clones to another node. Injected 596 replies mean the call did not run. QEMU's
+//! Not modelled: groups (no `/access/groups`), realms other than `pam`/`pve`, HTTP/2, HA,
+//! storage space limits and memory over-commit refusal, the shared-storage check of clones
+//! to another node. A backup job locks all its guests for the whole task (PVE: one after the
+//! other). Injected 596 replies mean the call did not run. QEMU's
 //! `already running` / `not running` are refused at request time (qemu-server reports some
 //! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
 //! 40 hex digits of SHA-256 rather than SHA-1 of the file.

@@ -303,3 +303,190 @@ pub(crate) fn check_clone(
     }
     Ok(())
 }
+
+/// QS API2/Qemu.pm:759-832: which privilege each QEMU option needs.
+fn qemu_option_privs(opt: &str) -> Option<&'static [&'static str]> {
+    const CPU: [&str; 9] = [
+        "cores",
+        "cpu",
+        "runningcpu",
+        "cpulimit",
+        "cpuunits",
+        "numa",
+        "smp",
+        "sockets",
+        "vcpus",
+    ];
+    const MEMORY: [&str; 4] = ["memory", "balloon", "shares", "allow-ksm"];
+    const HWTYPE: [&str; 12] = [
+        "acpi",
+        "hotplug",
+        "kvm",
+        "machine",
+        "runningmachine",
+        "scsihw",
+        "smbios1",
+        "tablet",
+        "vga",
+        "watchdog",
+        "audio0",
+        "rng0",
+    ];
+    const GENERAL: [&str; 17] = [
+        "agent",
+        "autostart",
+        "bios",
+        "description",
+        "keyboard",
+        "localtime",
+        "migrate_downtime",
+        "migrate_speed",
+        "name",
+        "onboot",
+        "ostype",
+        "protection",
+        "reboot",
+        "startdate",
+        "startup",
+        "tdf",
+        "template",
+    ];
+    const DISK: [&str; 3] = ["boot", "bootdisk", "vmstatestorage"];
+    const CLOUDINIT: [&str; 8] = [
+        "cicustom",
+        "cipassword",
+        "citype",
+        "ciuser",
+        "ciupgrade",
+        "nameserver",
+        "searchdomain",
+        "sshkeys",
+    ];
+    Some(if CPU.contains(&opt) || is_indexed(opt, "numa") {
+        &["VM.Config.CPU"]
+    } else if MEMORY.contains(&opt) {
+        &["VM.Config.Memory"]
+    } else if HWTYPE.contains(&opt) {
+        &["VM.Config.HWType"]
+    } else if GENERAL.contains(&opt) {
+        &["VM.Config.Options"]
+    } else if opt == "freeze" {
+        &["VM.PowerMgmt"]
+    } else if DISK.contains(&opt) {
+        &["VM.Config.Disk"]
+    } else if is_indexed(opt, "net") {
+        &["VM.Config.Network"]
+    } else if CLOUDINIT.contains(&opt) || is_indexed(opt, "ipconfig") {
+        // Either of the two (`check_vm_perm(..., 1)`).
+        &["VM.Config.Cloudinit", "VM.Config.Network"]
+    } else {
+        return None;
+    })
+}
+
+/// `$check_vm_modify_config_perm` (QS API2/Qemu.pm:961-1008) plus the drive and tag checks
+/// PVE runs next to it.
+pub(crate) fn check_vm_config(
+    perms: &Perms<'_>,
+    call: &Call,
+    vmid: u32,
+    pool: Option<&str>,
+    keys: &[&str],
+) -> Result<(), ApiError> {
+    if perms.is_root() {
+        return Ok(());
+    }
+    for &key in keys {
+        let value = call.get(key).unwrap_or_default();
+        let is_drive = ["scsi", "virtio", "sata", "ide", "efidisk", "tpmstate"]
+            .iter()
+            .any(|p| is_indexed(key, p));
+        if is_drive || key == "cdrom" {
+            if value.contains("media=cdrom") || key == "cdrom" {
+                perms.check_vm(vmid, pool, &["VM.Config.CDROM"], false)?;
+            } else {
+                perms.check_vm(vmid, pool, &["VM.Config.Disk"], false)?;
+                if let Some(sid) = storage_of(value) {
+                    perms.check(&format!("/storage/{sid}"), &["Datastore.AllocateSpace"])?;
+                }
+            }
+            continue;
+        }
+        if ["unused", "usb", "hostpci", "virtiofs"]
+            .iter()
+            .any(|p| is_indexed(key, p))
+        {
+            continue;
+        }
+        if key == "tags" {
+            perms.check_vm(vmid, None, &["VM.Config.Options"], false)?;
+            continue;
+        }
+        if is_indexed(key, "serial") {
+            if value == "socket" {
+                perms.check_vm(vmid, pool, &["VM.Config.HWType"], false)?;
+                continue;
+            }
+            return Err(ApiError::internal(format!(
+                "only root can set '{key}' config for real devices"
+            )));
+        }
+        if key == "vmstate" {
+            perms.check_vm(vmid, pool, &["VM.Config.Disk", "VM.PowerMgmt"], false)?;
+            continue;
+        }
+        let Some(privs) = qemu_option_privs(key) else {
+            return Err(ApiError::internal(format!(
+                "only root can set '{key}' config"
+            )));
+        };
+        let any = privs.len() > 1;
+        perms.check_vm(vmid, pool, privs, any)?;
+        if key == "startup" {
+            perms.check("/", &["Sys.Modify"])?;
+        }
+        if is_indexed(key, "net") {
+            check_bridge(perms, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// The per-key checks of `PUT .../config` (set and deleted keys), which the schema's "any of
+/// VM.Config.*" does not cover: a token with `VM.Config.CPU` alone cannot change memory.
+pub(crate) fn check_config_update(
+    st: &State,
+    call: &Call,
+    guest: &crate::sim::state::Guest,
+    not_config: &[&str],
+) -> Result<(), ApiError> {
+    let authid = call.caller.authid();
+    let perms = st.access.perms(&authid);
+    if guest.kind == crate::sim::types::GuestKind::Qemu && call.flag("skiplock") && !perms.is_root()
+    {
+        return Err(ApiError::param(
+            "skiplock",
+            "Only root may use this option.",
+        ));
+    }
+    let mut keys: Vec<&str> = call
+        .params
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !not_config.contains(k))
+        .collect();
+    let deletes: Vec<&str> = call
+        .get("delete")
+        .map(|d| d.split([',', ';', ' ']).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    keys.extend(deletes.iter().copied());
+    match guest.kind {
+        crate::sim::types::GuestKind::Lxc => {
+            let unprivileged = guest.config.get("unprivileged").is_some_and(|u| u == "1");
+            check_ct_config(&perms, call, guest.vmid, None, &keys, unprivileged)
+        }
+        crate::sim::types::GuestKind::Qemu => {
+            check_vm_config(&perms, call, guest.vmid, None, &keys)
+        }
+    }
+}

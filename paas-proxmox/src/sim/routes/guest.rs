@@ -239,6 +239,7 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     {
         let st = inner.state();
         let g = find_guest(&st, call.node(), kind, vmid)?;
+        super::allocate::check_config_update(&st, call, g, &NOT_CONFIG)?;
         if !call.flag("skiplock") {
             check_lock(g)?;
         }

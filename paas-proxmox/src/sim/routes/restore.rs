@@ -462,6 +462,8 @@ pub(crate) async fn qemu(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 return Err(ApiError::internal(format!("can't find file '{archive}'")));
             }
         } else {
+            let keys: Vec<&str> = overrides.keys().map(String::as_str).collect();
+            super::allocate::check_vm_config(&perms, call, vmid, call.get("pool"), &keys)?;
             for (k, v) in &overrides {
                 if is_qemu_drive(k) && !v.contains("media=cdrom") {
                     let store = v
