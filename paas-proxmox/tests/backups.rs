@@ -661,6 +661,15 @@ async fn protected_backups_and_deletion() {
             .unwrap()
             .is_empty()
     );
+    // Templates have attributes too.
+    let tmpl: serde_json::Value = c
+        .send(&paas_proxmox::client::ApiRequest::new(
+            paas_proxmox::client::Method::Get,
+            ["nodes", NODE, "storage", "local", "content", DEBIAN],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tmpl["format"], "tzst");
     // Deleting it again: PVE only warns that the file is gone.
     done(&c, &c.delete_volume(NODE, "local", &volid).await.unwrap()).await;
 }
@@ -771,4 +780,87 @@ async fn pruning_keeps_what_the_retention_says() {
             .contains("storage 'local-lvm' does not support backups"),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn plain_qemu_create_allocates_its_disks() {
+    use paas_proxmox::client::{ApiRequest, Method};
+    let sim = sim().await;
+    let c = http_client(&sim);
+    c.create_pool("vms", None).await.unwrap();
+    let req = ApiRequest::new(Method::Post, ["nodes", NODE, "qemu"])
+        .param("vmid", 400)
+        .param("name", "blank")
+        .param("memory", 1024)
+        .param("cores", 2)
+        .param("scsi0", "local-lvm:4,discard=on")
+        .param("net0", "virtio,bridge=vmbr0")
+        .param("pool", "vms");
+    let upid: paas_proxmox::client::Upid = c.send(&req).await.unwrap();
+    assert_eq!((upid.task_type(), upid.id()), ("qmcreate", "400"));
+    done(&c, &upid).await;
+    let cfg = c.guest_config(VM, NODE, 400).await.unwrap();
+    assert_eq!(
+        cfg.get("scsi0").as_deref(),
+        Some("local-lvm:vm-400-disk-0,size=4G,discard=on")
+    );
+    let net = cfg.get("net0").unwrap();
+    assert!(
+        net.starts_with("virtio=BC:24:11:") && net.ends_with(",bridge=vmbr0"),
+        "{net}"
+    );
+    assert_eq!(cfg.get("boot").as_deref(), Some("order=scsi0;net0"));
+    assert_eq!(sim.pools()["vms"], vec![400]);
+    // The VMID is taken now.
+    let e = c.send::<serde_json::Value>(&req).await.unwrap_err();
+    assert!(
+        e.message()
+            .contains("unable to create VM 400 - VM 400 already exists on node 'pve1'"),
+        "{e:?}"
+    );
+    // A storage without images.
+    let bad = ApiRequest::new(Method::Post, ["nodes", NODE, "qemu"])
+        .param("vmid", 401)
+        .param("scsi0", "local:4");
+    if let Err(e) = c.send::<serde_json::Value>(&bad).await {
+        assert!(e.message().contains("does not support vm images"), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn racing_restores_into_one_vmid_never_overwrite_each_other() {
+    let sim = sim_with_tasks(50).await;
+    let c = http_client(&sim);
+    create_ct(&c, NODE, 270).await;
+    let volid = backup(&c, &job(270)).await;
+    let attempts = futures::future::join_all((0..8).map(|i| {
+        let c = c.clone();
+        let r = RestoreLxc {
+            vmid: 500,
+            archive: volid.clone(),
+            storage: Some("local-lvm".into()),
+            hostname: Some(format!("attempt{i}")),
+            ..RestoreLxc::default()
+        };
+        async move { c.restore_lxc(NODE, &r).await }
+    }))
+    .await;
+    let mut won = Vec::new();
+    for (i, a) in attempts.into_iter().enumerate() {
+        match a {
+            Ok(t) => {
+                done(&c, &t).await;
+                won.push(i);
+            }
+            Err(e) => assert!(e.message().contains("already exists"), "{e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    let host = c
+        .guest_config(CT, NODE, 500)
+        .await
+        .unwrap()
+        .get("hostname")
+        .unwrap();
+    assert_eq!(host, format!("attempt{}", won[0]));
 }

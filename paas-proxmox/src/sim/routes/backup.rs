@@ -584,6 +584,20 @@ pub(crate) fn volume_attributes(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     check_node(&st, call.node())?;
     storage_content_types(&storage).map_err(ApiError::internal)?;
+    if let Some(t) = st.templates.iter().find(|t| t.volid == volid) {
+        let perms = st.access.perms(&authid);
+        let spath = format!("/storage/{storage}");
+        if !perms.has(&spath, &["Datastore.Allocate"]) {
+            perms.check_any(&spath, &["Datastore.AllocateSpace", "Datastore.Audit"])?;
+        }
+        let name = volid.rsplit('/').next().unwrap_or_default();
+        return Ok(Reply::data(json!({
+            "path": format!("/var/lib/vz/template/cache/{name}"),
+            "size": t.size,
+            "used": t.size,
+            "format": t.format,
+        })));
+    }
     let b = find_backup(&st, call.node(), &volid).ok_or_else(|| {
         ApiError::internal(format!("volume_size_info on '{volid}' failed - no format"))
     })?;
