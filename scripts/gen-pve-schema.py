@@ -53,6 +53,9 @@ OPERATIONS = [
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("GET", "/nodes/{node}/tasks/{upid}/status"),
     ("GET", "/nodes/{node}/tasks/{upid}/log"),
+    ("GET", "/nodes/{node}/tasks"),
+    ("DELETE", "/nodes/{node}/tasks/{upid}"),
+    ("GET", "/cluster/tasks"),
     # Backups and restore.
     ("POST", "/nodes/{node}/vzdump"),
     ("GET", "/nodes/{node}/storage/{storage}/content/{volume}"),

@@ -392,7 +392,7 @@ async fn the_backup_lock_refuses_conflicts_and_always_goes_away() {
     let c = http_client(&sim);
     create_ct(&c, NODE, 230).await;
     let t = c.vzdump(NODE, &job(230)).await.unwrap().unwrap();
-    assert_eq!(lock_of(&c, CT, 230).await.as_deref(), Some("backup"));
+    wait_lock(&c, CT, 230, "backup").await;
     let res = c.vm_resources().await.unwrap();
     assert_eq!(
         res.iter()
@@ -449,12 +449,13 @@ async fn the_backup_lock_refuses_conflicts_and_always_goes_away() {
     };
     let t = c.restore_lxc(NODE, &r).await.unwrap();
     assert_eq!(lock_of(&c, CT, 231).await.as_deref(), Some("create"));
-    refused(
-        &c,
-        c.start_guest(CT, NODE, 231).await,
-        "CT is locked (create)",
-    )
-    .await;
+    // A start would wait for the restore's file lock (held by the worker); a config change
+    // is refused at once.
+    let e = c
+        .update_guest_config(CT, NODE, 231, &ConfigUpdate::default().set("cores", 2))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("CT is locked (create)"), "{e:?}");
     done(&c, &t).await;
     assert_eq!(lock_of(&c, CT, 231).await, None);
 
@@ -465,7 +466,7 @@ async fn the_backup_lock_refuses_conflicts_and_always_goes_away() {
     });
     let before = sim.backups().len();
     let t = c.vzdump(NODE, &job(230)).await.unwrap().unwrap();
-    assert_eq!(lock_of(&c, CT, 230).await.as_deref(), Some("backup"));
+    wait_lock(&c, CT, 230, "backup").await;
     assert_eq!(failed(&c, &t).await, "job errors");
     assert!(
         log_of(&c, &t)

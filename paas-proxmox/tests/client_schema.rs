@@ -300,8 +300,9 @@ async fn malformed_requests_get_pve_400_with_errors_map() {
     assert!(!e.is_retryable());
     assert_eq!(class_of(&e), Some(ErrorClass::InvalidParameters));
     let m = e.message();
+    // Format before minimum (PC JSONSchema.pm:1466-1505, FIDELITY.md defect 4).
     assert!(
-        m.contains("vmid: value must have a minimum value of 100"),
+        m.contains("vmid: invalid format - value does not look like a valid VM ID"),
         "{m}"
     );
     assert!(

@@ -266,6 +266,28 @@ async fn tokens_see_only_their_own_tasks_and_filtered_listings() {
         .await
         .unwrap_err();
     assert_eq!(class_of(&e), Some(ErrorClass::Forbidden));
+    // Task lists: a token sees its own tasks on the node, and none in /cluster/tasks
+    // (PM API2/Cluster.pm:741 compares the task's user, not the token).
+    let filter = paas_proxmox::client::task_list::TaskFilter::default();
+    let listed: Vec<String> = t
+        .list_tasks(NODE, &filter)
+        .await
+        .unwrap()
+        .tasks
+        .into_iter()
+        .map(|e| e.upid.to_string())
+        .collect();
+    assert_eq!(listed, [mine.to_string()]);
+    let all = root.list_tasks(NODE, &filter).await.unwrap().tasks;
+    assert!(all.iter().any(|e| e.upid == theirs) && all.iter().any(|e| e.upid == mine));
+    assert!(t.cluster_tasks().await.unwrap().is_empty());
+    // Stopping someone else's task needs Sys.Modify on the node.
+    let e = t.stop_task(&theirs).await.unwrap_err();
+    assert!(
+        e.message()
+            .contains("Permission check failed (/nodes/pve1, Sys.Modify)"),
+        "{e:?}"
+    );
     // Root (or anyone with Sys.Audit on the node) does.
     assert!(root.task_status(&mine).await.is_ok());
 
@@ -639,6 +661,10 @@ fn open_route_expectation(key: &str) -> Option<&'static str> {
         | "GET /pools"
         | "GET /access/users"
         | "GET /access/acl" => "empty",
+        // Only the caller's own tasks without Sys.Audit (PM API2/Tasks.pm:184, Cluster.pm:741).
+        "GET /nodes/{node}/tasks" | "GET /cluster/tasks" => "empty",
+        // Another's task needs Sys.Modify on the node to be stopped (PM API2/Tasks.pm:328).
+        "DELETE /nodes/{node}/tasks/{upid}" => "403",
         "GET /access/permissions" => "empty-object",
         "POST /access/ticket" => "skip",
         "POST /nodes/{node}/lxc" | "POST /nodes/{node}/qemu" => "403",

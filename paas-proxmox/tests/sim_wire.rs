@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use paas_proxmox::sim::PveSim;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Api, DEBIAN};
+use support::{Api, DEBIAN, quick_sim, reason_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends a raw HTTP/1.1 request and returns the status line.
@@ -40,13 +40,15 @@ async fn validation_errors_have_pve_shape_and_texts() {
         )
         .await;
     assert_eq!(r.status, 400);
+    // The vmid format comes before its minimum (PC JSONSchema.pm:1466-1505; FIDELITY.md
+    // defect 4): this asserted `value must have a minimum value of 100` before.
     assert_eq!(
         r.body,
         json!({
             "data": null,
             "message": "Parameter verification failed.\n",
             "errors": {
-                "vmid": "value must have a minimum value of 100",
+                "vmid": "invalid format - value does not look like a valid VM ID\n",
                 "start": "type check ('boolean') failed - got 'true'",
                 "memory": "type check ('integer') failed - got 'abc'",
                 "bogus": "property is not defined in schema and the schema does not allow additional properties",
@@ -65,7 +67,7 @@ async fn validation_errors_have_pve_shape_and_texts() {
         .await;
     assert_eq!(
         r.error("vmid"),
-        "value must have a maximum value of 999999999"
+        "invalid format - value does not look like a valid VM ID\n"
     );
     assert_eq!(
         r.error("ostemplate"),
@@ -90,12 +92,44 @@ async fn validation_errors_have_pve_shape_and_texts() {
     );
 
     // Formats and property strings.
+    // PC JSONSchema.pm:27 `qr/[a-z][a-z0-9_-]+/i`: `Bad` is a valid id, `9x` is not.
     let r = api
-        .put("/nodes/pve1/lxc/100/config", &[("delete", "tags,Bad")])
+        .put("/nodes/pve1/lxc/100/config", &[("delete", "tags,9x")])
         .await;
     assert_eq!(
         r.error("delete"),
-        "invalid format - invalid configuration ID 'Bad'\n"
+        "invalid format - invalid configuration ID '9x'\n"
+    );
+    // Format before maxLength: a long bad hostname reports its format.
+    let bad_host = format!("-{}", "a".repeat(300));
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[
+                ("vmid", "100"),
+                ("ostemplate", DEBIAN),
+                ("hostname", &bad_host),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.error("hostname"),
+        "invalid format - value does not look like a valid DNS name\n"
+    );
+    // A property-string error ends in two newlines (PC Exception.pm:114).
+    let r = api
+        .post(
+            "/nodes/pve1/lxc",
+            &[
+                ("vmid", "100"),
+                ("ostemplate", DEBIAN),
+                ("net0", "name=eth0,hwaddr=01:00:00:00:00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.error("net0"),
+        "invalid format - format error\nnet0.hwaddr: invalid format - value does not look like a valid unicast MAC address\n\n"
     );
     let r = api
         .post(
@@ -126,18 +160,26 @@ async fn validation_errors_have_pve_shape_and_texts() {
 
 #[tokio::test]
 async fn unknown_routes_and_bodies_on_get_are_501() {
-    let sim = PveSim::start().await.unwrap();
+    let sim = quick_sim().await;
     let api = Api::new(&sim);
+    // PM HTTPServer.pm:139: no newline after the message.
     let r = api.get("/x").await;
     assert_eq!(r.status, 501);
     assert_eq!(
         r.body,
-        json!({"data": null, "message": "Method 'GET /x' not implemented\n"})
+        json!({"data": null, "message": "Method 'GET /x' not implemented"})
     );
     let r = api.put("/version", &[("a", "b")]).await;
     assert_eq!(r.status, 501);
-    assert_eq!(r.message(), "Method 'PUT /version' not implemented\n");
+    assert_eq!(r.message(), "Method 'PUT /version' not implemented");
+    // Authentication runs before routing (HS AnyEvent.pm:1602): unknown route, no token: 401.
+    let anon = Api {
+        auth: String::new(),
+        ..Api::new(&sim)
+    };
+    assert_eq!(anon.get("/x").await.status, 401);
 
+    // HS AnyEvent.pm:1651-1654: any content on a GET is a 501 with a plain-text body.
     let resp = api
         .http
         .get(format!("{}/version", api.base))
@@ -147,13 +189,36 @@ async fn unknown_routes_and_bodies_on_get_are_501() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 501);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["message"], "Unexpected content\n");
+    assert_eq!(reason_of(&resp), "Unexpected content for method 'GET'");
+    assert!(resp.headers().get("content-type").is_none());
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "Unexpected content for method 'GET'"
+    );
+    // Even white space counts (Content-Length > 0), and DELETE too.
+    let resp = api
+        .http
+        .delete(format!("{}/nodes/pve1/lxc/100", api.base))
+        .header("Authorization", &api.auth)
+        .body(" ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reason_of(&resp), "Unexpected content for method 'DELETE'");
+    // ... but only after authentication.
+    let resp = api
+        .http
+        .get(format!("{}/version", api.base))
+        .body("a=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
 }
 
 #[tokio::test]
 async fn reason_phrase_is_the_first_line_of_the_error() {
-    let sim = PveSim::start().await.unwrap();
+    let sim = quick_sim().await;
     let auth = sim.token().header_value();
     let line = status_line(
         &sim,
@@ -210,6 +275,7 @@ async fn envelope_numbers_as_strings_and_node_fingerprints() {
 async fn json_bodies_and_query_over_body() {
     let sim = PveSim::builder()
         .task_duration(Duration::ZERO)
+        .auth_failure_delay(Duration::from_millis(20))
         .start()
         .await
         .unwrap();
@@ -232,23 +298,54 @@ async fn json_bodies_and_query_over_body() {
 
 #[tokio::test]
 async fn token_auth() {
-    let sim = PveSim::start().await.unwrap();
+    let sim = quick_sim().await;
     let mut api = Api::new(&sim);
     assert_eq!(api.get("/version").await.status, 200);
     let token = sim.token();
-    api.auth = format!("PVEAPIToken={}!{}=wrong", token.user, token.token_id);
-    let r = api.get("/version").await;
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.body,
-        json!({"data": null, "message": "invalid token value!\n"})
-    );
-    api.auth = format!("PVEAPIToken={}!other={}", token.user, token.secret);
-    assert_eq!(api.get("/version").await.status, 401);
-    api.auth = String::new();
-    let r = api.get("/version").await;
-    assert_eq!(r.status, 401);
-    assert_eq!(r.message(), "No ticket\n");
+    // pve-access-control 9.0.5 texts (AC AccessControl.pm:296, :497, :513, :671, :707), in the
+    // reason phrase; the auth handler's 401s have no body (HS AnyEvent.pm:1620/1640).
+    let cases = [
+        (
+            format!("PVEAPIToken={}!{}=wrong", token.user, token.token_id),
+            "invalid token value!".to_string(),
+        ),
+        (
+            format!("PVEAPIToken={}!other={}", token.user, token.secret),
+            format!("no such token 'other' for user '{}'", token.user),
+        ),
+        (
+            format!("PVEAPIToken=nobody@pam!{}={}", token.token_id, token.secret),
+            "no such user ('nobody@pam')".to_string(),
+        ),
+        (
+            "PVEAPIToken=root@pam=abc".to_string(),
+            "'root@pam' is not a valid token ID - not able to split into user and token parts"
+                .to_string(),
+        ),
+        (
+            // The token id runs up to the last `=` (`/^(.*)=(.*)$/`).
+            format!("PVEAPIToken={}={}", token.full_id(), "x=y"),
+            format!(
+                "'{}=x' is not a valid token ID - not able to split into user and token parts",
+                token.full_id()
+            ),
+        ),
+        (
+            "PVEAPIToken=abc".to_string(),
+            "no tokenid specified".to_string(),
+        ),
+        (String::new(), "No ticket".to_string()),
+    ];
+    for (auth, reason) in cases {
+        api.auth = auth.clone();
+        let r = api.get("/version").await;
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (401, reason.as_str()),
+            "{auth}"
+        );
+        assert_eq!(r.body, Value::Null, "{auth}: empty body");
+    }
 }
 
 async fn login(sim: &PveSim, http: &reqwest::Client, password: &str) -> reqwest::Response {
@@ -263,16 +360,44 @@ async fn login(sim: &PveSim, http: &reqwest::Client, password: &str) -> reqwest:
 async fn ticket_auth_csrf_renewal_and_expiry() {
     let sim = PveSim::builder()
         .ticket_lifetime(Duration::from_secs(60))
+        .auth_failure_delay(Duration::from_millis(20))
         .start()
         .await
         .unwrap();
     let http = reqwest::Client::new();
     let base = format!("{}/api2/json", sim.http_url());
 
+    // A failed login is the handler's 401: a JSON body (AC API2/AccessControl.pm:308).
     let resp = login(&sim, &http, "wrong-password").await;
     assert_eq!(resp.status().as_u16(), 401);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["message"], "authentication failure\n");
+    assert_eq!(
+        body,
+        json!({"data": null, "message": "authentication failure\n"})
+    );
+    // The realm is appended even to a name that has one (AC API2/AccessControl.pm:275).
+    let resp = http
+        .post(format!("{base}/access/ticket"))
+        .form(&[
+            ("username", sim.username()),
+            ("password", sim.password()),
+            ("realm", "pam"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = http
+        .post(format!("{base}/access/ticket"))
+        .form(&[
+            ("username", "root"),
+            ("password", sim.password()),
+            ("realm", "pam"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
 
     let body: Value = login(&sim, &http, sim.password())
         .await
@@ -306,8 +431,12 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["message"], "Permission denied - invalid csrf token\n");
+    assert_eq!(reason_of(&r), "Permission denied - invalid csrf token");
+    assert_eq!(
+        r.text().await.unwrap(),
+        "",
+        "auth handler 401s have no body"
+    );
     let r = http
         .post(format!("{base}/nodes/pve1/lxc"))
         .header("Cookie", &cookie)
@@ -339,9 +468,28 @@ async fn ticket_auth_csrf_renewal_and_expiry() {
         .send()
         .await
         .unwrap();
+    // PC Ticket.pm:106 (pve-common 9.1.1): an expired ticket is `permission denied - invalid
+    // PVE ticket`, not `authentication failure` as this asserted before.
     assert_eq!(r.status().as_u16(), 401);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["message"], "authentication failure\n");
+    assert_eq!(reason_of(&r), "permission denied - invalid PVE ticket");
+    assert_eq!(r.text().await.unwrap(), "");
+    // A ticket wins over an API token (HS AnyEvent.pm:1576-1594).
+    let r = http
+        .get(format!("{base}/nodes"))
+        .header("Cookie", &cookie)
+        .header("Authorization", sim.token().header_value())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // And a ticket in the Authorization header counts as one.
+    let r = http
+        .get(format!("{base}/nodes"))
+        .header("Authorization", format!("PVEAuthCookie={renewed}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let r = http
         .get(format!("{base}/nodes"))
         .header("Cookie", format!("PVEAuthCookie={renewed}"))
@@ -367,6 +515,30 @@ async fn auth_failure_delay_is_configurable() {
     let t = Instant::now();
     assert_eq!(api.get("/version").await.status, 401);
     assert!(t.elapsed() >= Duration::from_millis(300));
+    // A failed login waits too (HS AnyEvent.pm:1036-1038: the delay minus the time taken).
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    assert_eq!(login(&sim, &http, "nope").await.status().as_u16(), 401);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // A good call does not.
+    let t = Instant::now();
+    assert_eq!(
+        login(&sim, &http, sim.password()).await.status().as_u16(),
+        200
+    );
+    assert!(t.elapsed() < Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn the_default_401_delay_is_pves_three_seconds() {
+    let sim = PveSim::start().await.unwrap();
+    let api = Api {
+        auth: String::new(),
+        ..Api::new(&sim)
+    };
+    let t = Instant::now();
+    assert_eq!(api.get("/version").await.status, 401);
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
 }
 
 #[tokio::test]
@@ -420,6 +592,7 @@ async fn https_serves_the_certificate_whose_fingerprint_is_reported() {
 async fn odd_inputs_never_break_the_server() {
     let sim = PveSim::builder()
         .task_duration(Duration::ZERO)
+        .auth_failure_delay(Duration::ZERO)
         .start()
         .await
         .unwrap();
@@ -473,7 +646,13 @@ async fn odd_inputs_never_break_the_server() {
                     "{path} {v:?}: {:?}",
                     r.body
                 );
-                assert!(r.body.get("data").is_some(), "{path}: {:?}", r.body);
+                // Every reply is the JSON envelope; only pveproxy's own 501 for a body on
+                // a GET is plain text.
+                assert!(
+                    r.body.get("data").is_some() || r.status == 501,
+                    "{path}: {:?}",
+                    r.body
+                );
             }
         }
     }
@@ -499,4 +678,149 @@ async fn odd_inputs_never_break_the_server() {
     assert_eq!(api.get("/nodes/pve2/status").await.status, 200);
     assert_eq!(api.get("/cluster/resources").await.status, 200);
     assert_eq!(api.get("/version").await.status, 200);
+}
+
+/// POSTs a raw form body (no encoding by a library) and returns status and JSON body.
+async fn raw_form(api: &Api, path: &str, body: &str) -> (u16, Value) {
+    let resp = api
+        .http
+        .post(format!("{}{path}", api.base))
+        .header("Authorization", &api.auth)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The promise: a client encoding bug is refused as pveproxy refuses it (HS AnyEvent.pm:889-918,
+/// FIDELITY.md defect 8), never silently repaired.
+#[tokio::test]
+async fn client_encoding_bugs_are_refused_as_pveproxy_refuses_them() {
+    let sim = PveSim::builder()
+        .task_duration(Duration::ZERO)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&sim);
+    let tmpl = DEBIAN.replace(':', "%3A").replace('/', "%2F");
+
+    // A raw `=` inside a value: `split(/=/, $kv)` keeps only `name`, a key-less part of a
+    // property string without a default key (PC JSONSchema.pm:1102).
+    let (status, body) = raw_form(
+        &api,
+        "/nodes/pve1/lxc",
+        &format!("vmid=100&ostemplate={tmpl}&net0=name=eth0,bridge=vmbr0"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"]["net0"],
+        "invalid format - value without key, but schema does not define a default key\n"
+    );
+    // A raw `;` separates pairs: `tags=a;b` is `tags=a` and an unknown parameter `b`.
+    let (status, body) = raw_form(
+        &api,
+        "/nodes/pve1/lxc",
+        &format!("vmid=100&ostemplate={tmpl}&tags=a;b"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"]["b"],
+        "property is not defined in schema and the schema does not allow additional properties"
+    );
+    // A repeated key is an array.
+    let (status, body) = raw_form(
+        &api,
+        "/nodes/pve1/lxc",
+        &format!("vmid=100&ostemplate={tmpl}&hostname=a&hostname=b"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"]["hostname"],
+        "type check ('string') failed - got ARRAY"
+    );
+    // `true` for a boolean.
+    let (_, body) = raw_form(
+        &api,
+        "/nodes/pve1/lxc",
+        &format!("vmid=100&ostemplate={tmpl}&start=true"),
+    )
+    .await;
+    assert_eq!(
+        body["errors"]["start"],
+        "type check ('boolean') failed - got 'true'"
+    );
+    // `k=` is undefined: a required parameter is missing.
+    let (_, body) = raw_form(&api, "/nodes/pve1/lxc", "vmid=100&ostemplate=").await;
+    assert_eq!(
+        body["errors"]["ostemplate"],
+        "property is missing and it is not optional"
+    );
+    // A parameter given twice, in the path and the body, with another value (PM HTTPServer.pm:153).
+    let (status, body) = raw_form(
+        &api,
+        "/nodes/pve1/lxc",
+        &format!("vmid=100&ostemplate={tmpl}&node=pve2"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"]["node"],
+        "duplicate parameter (already defined in URI) with conflicting values!"
+    );
+    assert!(sim.guest(100).is_none(), "nothing was created");
+
+    // JSON bodies keep their types (PC JSONSchema.pm:1209-1213 `got $vt`).
+    let post_json = |v: Value| {
+        let api = &api;
+        async move {
+            let resp = api
+                .http
+                .post(format!("{}/nodes/pve1/lxc", api.base))
+                .header("Authorization", &api.auth)
+                .json(&v)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            body
+        }
+    };
+    let body = post_json(json!({"vmid": 100, "ostemplate": DEBIAN, "hostname": ["a"], "description": {"a": 1}, "tags": true})).await;
+    assert_eq!(
+        body["errors"]["hostname"],
+        "type check ('string') failed - got ARRAY"
+    );
+    assert_eq!(
+        body["errors"]["description"],
+        "type check ('string') failed - got HASH"
+    );
+    assert_eq!(
+        body["errors"]["tags"],
+        "type check ('string') failed - got JSON::PP::Boolean"
+    );
+    // A JSON boolean for a boolean is fine, and `_dc` (the GUI's cache buster) is dropped
+    // (HS AnyEvent.pm:978).
+    let body =
+        post_json(json!({"vmid": 100, "ostemplate": DEBIAN, "start": false, "_dc": 123})).await;
+    assert!(body["data"].is_string(), "{body}");
+    let r = api.get_q("/version", &[("_dc", "1700000000")]).await;
+    assert_eq!(r.status, 200);
+    // A malformed JSON body dies in pveproxy's eval: a plain-text 500.
+    let resp = api
+        .http
+        .post(format!("{}/nodes/pve1/lxc", api.base))
+        .header("Authorization", &api.auth)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    assert!(resp.headers().get("content-type").is_none());
 }

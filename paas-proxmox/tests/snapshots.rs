@@ -288,7 +288,7 @@ async fn a_snapshot_in_progress_locks_the_guest_and_the_lock_always_goes() {
         .create_snapshot(CT, NODE, 220, &snap("s1", None))
         .await
         .unwrap();
-    assert_eq!(lock_of(&c, CT, 220).await.as_deref(), Some("snapshot"));
+    wait_lock(&c, CT, 220, "snapshot").await;
     let list = c.snapshots(CT, NODE, 220).await.unwrap();
     assert_eq!(list[0].snapstate.as_deref(), Some("prepare"));
     // Everything that needs the config refuses with PVE's text.

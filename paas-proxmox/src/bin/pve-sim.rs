@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! pve-sim [--nodes N] [--seed S] [--http-port P] [--https-port P] [--task-ms MS]
-//!         [--fault-rate R] [--ip-delay-ms MS]
+//!         [--fault-rate R] [--ip-delay-ms MS] [--auth-delay-ms MS]
 //! ```
 //!
 //! It prints `key=value` lines (`http_url`, `https_url`, `fingerprint`, `token_id`,
-//! `token_secret`, `authorization`, `username`, `password`) and then `ready`.
+//! `token_secret`, `authorization`, `username`, `password`) and then `ready`. Every 401 waits
+//! 3 s, as on PVE, unless `--auth-delay-ms` says otherwise.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use paas_proxmox::sim::{Faults, PveSim};
 
 const USAGE: &str = "usage: pve-sim [--nodes N] [--seed S] [--http-port P] [--https-port P] \
-[--task-ms MS] [--fault-rate R] [--ip-delay-ms MS]";
+[--task-ms MS] [--fault-rate R] [--ip-delay-ms MS] [--auth-delay-ms MS]";
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -39,6 +40,12 @@ async fn run() -> Result<(), String> {
             "--ip-delay-ms" => {
                 builder =
                     builder.ip_delay(Duration::from_millis(parse("--ip-delay-ms", args.next())?))
+            }
+            "--auth-delay-ms" => {
+                builder = builder.auth_failure_delay(Duration::from_millis(parse(
+                    "--auth-delay-ms",
+                    args.next(),
+                )?))
             }
             "--fault-rate" => {
                 let rate: f64 = parse("--fault-rate", args.next())?;

@@ -1,6 +1,7 @@
 //! How to reach a Proxmox VE cluster: URL, credentials, TLS and timeouts.
 
 use super::BACKEND;
+use super::recover::TaskRecovery;
 use paas_core::model::Secret;
 use paas_core::{Error, Result};
 use std::fmt;
@@ -60,6 +61,20 @@ pub enum Tls {
     /// checked: the pin identifies the server. The handshake signature still is, so only the
     /// holder of that certificate's key can answer.
     PinnedFingerprint(String),
+    /// Accept a certificate whose SHA-256 fingerprint is any of these: one per node of a
+    /// cluster, or the current and the next certificate during a renewal. Nothing else is
+    /// accepted.
+    PinnedFingerprints(Vec<String>),
+    /// Verify the chain against a private CA, with the host name checked, e.g. the cluster's
+    /// own `/etc/pve/pve-root-ca.pem` that signs every node's `pve-ssl.pem`; the public web
+    /// PKI is not trusted. A certificate whose fingerprint is one of `pins` is accepted too
+    /// (a node with a custom certificate). Nothing else is accepted.
+    PrivateCa {
+        /// One or more CA certificates in PEM.
+        ca_pem: String,
+        /// SHA-256 fingerprints accepted besides the CA's chain (may be empty).
+        pins: Vec<String>,
+    },
     /// INSECURE: accept any certificate. Anyone on the network path can read the credentials
     /// and impersonate the server. Only for throw-away test setups.
     DangerAcceptInvalidCerts,
@@ -95,6 +110,25 @@ pub struct ProxmoxConfig {
     pub(crate) request_timeout: Duration,
     /// Renew a ticket once it is this old (tickets last 2 h).
     pub(crate) ticket_renew_after: Duration,
+    /// How a task whose response was lost is looked for.
+    pub(crate) task_recovery: TaskRecovery,
+    /// The largest response body read.
+    pub(crate) max_response_bytes: usize,
+}
+
+/// The default limit of a response body: 32 MiB, far above any PVE answer (a big cluster's
+/// `/cluster/resources` is a few MiB) and small enough that a broken or hostile server cannot
+/// exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// Whether `host` is a loopback name or address.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 impl ProxmoxConfig {
@@ -108,6 +142,9 @@ impl ProxmoxConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             ticket_renew_after: Duration::from_secs(90 * 60),
+            task_recovery: TaskRecovery::default(),
+            allow_insecure_http: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -131,6 +168,9 @@ pub struct ProxmoxConfigBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     ticket_renew_after: Duration,
+    task_recovery: TaskRecovery,
+    allow_insecure_http: bool,
+    max_response_bytes: usize,
 }
 
 impl ProxmoxConfigBuilder {
@@ -193,6 +233,31 @@ impl ProxmoxConfigBuilder {
         self
     }
 
+    /// How the client looks for the task of a POST whose response was lost (default: two
+    /// lookups 300 ms apart; `lookups: 0` turns it off). See [`TaskRecovery`].
+    #[must_use]
+    pub fn task_recovery(mut self, recovery: TaskRecovery) -> Self {
+        self.task_recovery = recovery;
+        self
+    }
+
+    /// INSECURE: allow `http://` to a host that is not the loopback interface. The
+    /// credentials then cross the network in clear text. Off by default: `build` refuses
+    /// such a URL.
+    #[must_use]
+    pub fn allow_insecure_http_to_remote_hosts(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The largest response body the client reads (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one is refused with a `Backend` error.
+    #[must_use]
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = n;
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<ProxmoxConfig> {
         let invalid = |m: String| Error::invalid_input(m).with_backend(BACKEND);
@@ -205,6 +270,13 @@ impl ProxmoxConfigBuilder {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(invalid(format!(
                 "'{url}' is not a Proxmox VE URL: expected http(s)://host[:port]"
+            )));
+        }
+        if url.scheme() == "http" && !is_loopback(&url) && !self.allow_insecure_http {
+            return Err(invalid(format!(
+                "'{url}' is plain http to a remote host: the API token or password would cross \
+                 the network unencrypted; use https://, or call \
+                 .allow_insecure_http_to_remote_hosts(true) to accept that"
             )));
         }
         if url.query().is_some() || url.fragment().is_some() {
@@ -248,8 +320,32 @@ impl ProxmoxConfigBuilder {
                 }
             }
         }
-        if let Tls::PinnedFingerprint(fp) = &self.tls {
-            super::tls::parse_fingerprint(fp)?;
+        match &self.tls {
+            Tls::PinnedFingerprint(fp) => {
+                super::tls::parse_fingerprint(fp)?;
+            }
+            Tls::PinnedFingerprints(fps) => {
+                if fps.is_empty() {
+                    return Err(invalid(
+                        "Tls::PinnedFingerprints needs at least one fingerprint".into(),
+                    ));
+                }
+                for fp in fps {
+                    super::tls::parse_fingerprint(fp)?;
+                }
+            }
+            Tls::PrivateCa { ca_pem, pins } => {
+                super::tls::parse_ca_pem(ca_pem)?;
+                for fp in pins {
+                    super::tls::parse_fingerprint(fp)?;
+                }
+            }
+            Tls::Verify | Tls::DangerAcceptInvalidCerts => {}
+        }
+        if self.max_response_bytes == 0 {
+            return Err(invalid(
+                "max_response_bytes must be greater than zero".into(),
+            ));
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(invalid("timeouts must be greater than zero".into()));
@@ -261,6 +357,8 @@ impl ProxmoxConfigBuilder {
             connect_timeout: self.connect_timeout,
             request_timeout: self.request_timeout,
             ticket_renew_after: self.ticket_renew_after,
+            task_recovery: self.task_recovery,
+            max_response_bytes: self.max_response_bytes,
         })
     }
 }
@@ -303,6 +401,60 @@ mod tests {
                 .is_err()
         );
         assert!(ProxmoxConfig::builder("https://x").build().is_err());
+        // Plain http only to the loopback interface, unless explicitly allowed.
+        for remote in [
+            "http://pve.example.com:8006",
+            "http://10.0.0.5:8006",
+            "http://[fd00::1]:8006",
+        ] {
+            let e = ProxmoxConfig::builder(remote)
+                .token("root@pam", "t", "s")
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), paas_core::ErrorKind::InvalidInput);
+            assert!(
+                e.message().contains("allow_insecure_http_to_remote_hosts"),
+                "{e}"
+            );
+            assert!(
+                ProxmoxConfig::builder(remote)
+                    .token("root@pam", "t", "s")
+                    .allow_insecure_http_to_remote_hosts(true)
+                    .build()
+                    .is_ok()
+            );
+        }
+        for local in [
+            "http://127.0.0.1:8006",
+            "http://localhost:8006",
+            "http://[::1]:8006",
+            "http://127.1.2.3",
+        ] {
+            assert!(
+                ProxmoxConfig::builder(local)
+                    .token("root@pam", "t", "s")
+                    .build()
+                    .is_ok(),
+                "{local}"
+            );
+        }
+        assert!(
+            ProxmoxConfig::builder("https://x")
+                .token("root@pam", "t", "s")
+                .tls(Tls::PinnedFingerprints(vec![]))
+                .build()
+                .is_err()
+        );
+        assert!(
+            ProxmoxConfig::builder("https://x")
+                .token("root@pam", "t", "s")
+                .tls(Tls::PrivateCa {
+                    ca_pem: "not pem".into(),
+                    pins: vec![]
+                })
+                .build()
+                .is_err()
+        );
         assert!(
             ProxmoxConfig::builder("https://x")
                 .token("root", "t", "s")

@@ -52,6 +52,8 @@ pub enum ErrorClass {
     NotImplemented,
     /// The server answered something this client cannot read.
     BadResponse,
+    /// The response body was larger than the configured limit.
+    ResponseTooLarge,
     /// Any other server-side failure (500 with an error text, a failed task).
     Other,
 }
@@ -77,6 +79,7 @@ impl ErrorClass {
             ErrorClass::Forbidden => (ErrorKind::Unauthorized, false),
             ErrorClass::NotImplemented => (ErrorKind::Backend, false),
             ErrorClass::BadResponse => (ErrorKind::Backend, false),
+            ErrorClass::ResponseTooLarge => (ErrorKind::Backend, false),
             ErrorClass::Other => (ErrorKind::Backend, false),
         }
     }

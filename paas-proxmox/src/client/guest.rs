@@ -26,6 +26,15 @@ impl GuestType {
         }
     }
 
+    /// The type of the task an action starts: `vzstart`, `qmdestroy`, ...
+    pub fn task_type(self, action: &str) -> String {
+        let prefix = match self {
+            GuestType::Lxc => "vz",
+            GuestType::Qemu => "qm",
+        };
+        format!("{prefix}{action}")
+    }
+
     /// Reads `lxc` or `qemu` (as `/cluster/resources` reports `type`).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -254,14 +263,35 @@ pub fn delete_request(kind: GuestType, node: &str, vmid: u32, opts: DeleteOption
 }
 
 impl ProxmoxClient {
+    /// Sends a request that starts the task `action` of a guest, recovering its UPID if the
+    /// response is lost (see [`super::TaskRecovery`]).
+    async fn guest_task(
+        &self,
+        req: &ApiRequest,
+        kind: GuestType,
+        node: &str,
+        vmid: u32,
+        action: &str,
+    ) -> Result<Upid> {
+        let task_type = kind.task_type(action);
+        let key = super::recover::TaskKey {
+            node,
+            task_type: &task_type,
+            id: vmid,
+        };
+        self.send_task(req, key).await
+    }
+
     /// Starts a guest; returns the task.
     pub async fn start_guest(&self, kind: GuestType, node: &str, vmid: u32) -> Result<Upid> {
-        self.send(&start_request(kind, node, vmid)).await
+        self.guest_task(&start_request(kind, node, vmid), kind, node, vmid, "start")
+            .await
     }
 
     /// Powers a guest off at once; returns the task.
     pub async fn stop_guest(&self, kind: GuestType, node: &str, vmid: u32) -> Result<Upid> {
-        self.send(&stop_request(kind, node, vmid)).await
+        self.guest_task(&stop_request(kind, node, vmid), kind, node, vmid, "stop")
+            .await
     }
 
     /// Asks a guest to shut down; returns the task.
@@ -272,7 +302,14 @@ impl ProxmoxClient {
         vmid: u32,
         opts: ShutdownOptions,
     ) -> Result<Upid> {
-        self.send(&shutdown_request(kind, node, vmid, opts)).await
+        self.guest_task(
+            &shutdown_request(kind, node, vmid, opts),
+            kind,
+            node,
+            vmid,
+            "shutdown",
+        )
+        .await
     }
 
     /// A guest's current status.
@@ -317,7 +354,14 @@ impl ProxmoxClient {
         vmid: u32,
         opts: DeleteOptions,
     ) -> Result<Upid> {
-        self.send(&delete_request(kind, node, vmid, opts)).await
+        self.guest_task(
+            &delete_request(kind, node, vmid, opts),
+            kind,
+            node,
+            vmid,
+            "destroy",
+        )
+        .await
     }
 }
 

@@ -106,13 +106,27 @@ pub fn interfaces_request(node: &str, vmid: u32) -> ApiRequest {
 impl ProxmoxClient {
     /// Creates a container; returns the task (`vzcreate`). The config carries `lock: create`
     /// until the task ends.
+    ///
+    /// If the response is lost (596, a dropped connection), the client finds the `vzcreate`
+    /// task in the node's task list instead of posting again (see [`super::TaskRecovery`]).
     pub async fn create_lxc(&self, node: &str, params: &CreateLxc) -> Result<Upid> {
-        self.send(&create_request(node, params)).await
+        let key = super::recover::TaskKey {
+            node,
+            task_type: "vzcreate",
+            id: params.vmid,
+        };
+        self.send_task(&create_request(node, params), key).await
     }
 
     /// Reboots a running container (shutdown with `timeout`, then start); returns the task.
     pub async fn reboot_lxc(&self, node: &str, vmid: u32, timeout: Option<u32>) -> Result<Upid> {
-        self.send(&reboot_request(node, vmid, timeout)).await
+        let key = super::recover::TaskKey {
+            node,
+            task_type: "vzreboot",
+            id: vmid,
+        };
+        self.send_task(&reboot_request(node, vmid, timeout), key)
+            .await
     }
 
     /// The interfaces of a container; `None` while it is stopped.

@@ -18,15 +18,18 @@ pub mod lxc;
 pub mod num;
 pub mod pools;
 pub mod qemu;
+mod recover;
 mod request;
 pub mod snapshot;
 pub mod storage;
+pub mod task_list;
 pub mod tasks;
 mod tls;
 mod upid;
 
-pub use config::{Auth, ProxmoxConfig, ProxmoxConfigBuilder, Tls};
+pub use config::{Auth, DEFAULT_MAX_RESPONSE_BYTES, ProxmoxConfig, ProxmoxConfigBuilder, Tls};
 pub use error::{ApiError, BACKEND, ErrorClass};
+pub use recover::TaskRecovery;
 pub use request::{ApiRequest, Method};
 pub use tasks::{TaskOutcome, WaitOptions};
 pub use tls::{fingerprint_of, parse_fingerprint};
@@ -66,6 +69,7 @@ struct Inner {
     config: ProxmoxConfig,
     http: reqwest::Client,
     tickets: TicketStore,
+    recovery: recover::RecoveryState,
 }
 
 impl fmt::Debug for ProxmoxClient {
@@ -100,7 +104,15 @@ impl ProxmoxClient {
             .user_agent(concat!("paas-proxmox/", env!("CARGO_PKG_VERSION")));
         b = match &config.tls {
             Tls::Verify => b,
-            Tls::PinnedFingerprint(fp) => b.use_preconfigured_tls(tls::pinned_client_config(fp)?),
+            Tls::PinnedFingerprint(fp) => {
+                b.use_preconfigured_tls(tls::pinned_client_config(std::slice::from_ref(fp), None)?)
+            }
+            Tls::PinnedFingerprints(fps) => {
+                b.use_preconfigured_tls(tls::pinned_client_config(fps, None)?)
+            }
+            Tls::PrivateCa { ca_pem, pins } => {
+                b.use_preconfigured_tls(tls::pinned_client_config(pins, Some(ca_pem))?)
+            }
             Tls::DangerAcceptInvalidCerts => {
                 tracing::warn!(
                     url = %config.api_base,
@@ -120,6 +132,7 @@ impl ProxmoxClient {
                 config,
                 http,
                 tickets: TicketStore::default(),
+                recovery: recover::RecoveryState::default(),
             }),
         })
     }
@@ -225,7 +238,14 @@ impl ProxmoxClient {
                 rb = rb.header("CSRFPreventionToken", csrf);
             }
         }
-        let resp = rb.send().await.map_err(|e| transport_error(req, e))?;
+        let mut resp = rb.send().await.map_err(|e| transport_error(req, e))?;
+        if let Some(date) = resp
+            .headers()
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.inner.recovery.observe_date(date);
+        }
         let status = resp.status();
         let reason = resp
             .extensions()
@@ -233,7 +253,7 @@ impl ProxmoxClient {
             .and_then(|r| std::str::from_utf8(r.as_bytes()).ok().map(str::to_owned))
             .or_else(|| status.canonical_reason().map(str::to_owned))
             .unwrap_or_default();
-        let bytes = resp.bytes().await.map_err(|e| transport_error(req, e))?;
+        let bytes = read_body(req, &mut resp, self.inner.config.max_response_bytes).await?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
@@ -303,6 +323,41 @@ impl ProxmoxClient {
 }
 
 use paas_core::model::Secret;
+
+/// Reads a response body, refusing one larger than `limit` (by its `Content-Length` before
+/// reading, or as it arrives).
+async fn read_body(
+    req: &ApiRequest,
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let too_large = |n: String| {
+        ApiError::transport(
+            ErrorClass::ResponseTooLarge,
+            format!(
+                "the response body ({n} bytes) exceeds the limit of {limit} bytes \
+                 (raise it with ProxmoxConfigBuilder::max_response_bytes if the server is right)"
+            ),
+        )
+        .into_error(req)
+    };
+    if let Some(len) = resp.content_length()
+        && len > limit as u64
+    {
+        return Err(too_large(len.to_string()));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(req, e))? {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(format!(
+                "more than {}",
+                out.len() + chunk.len() - 1
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
 
 fn transport_error(req: &ApiRequest, e: reqwest::Error) -> Error {
     let mut text = e.to_string();

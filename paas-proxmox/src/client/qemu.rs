@@ -91,11 +91,19 @@ pub fn agent_interfaces_request(node: &str, vmid: u32) -> ApiRequest {
 }
 
 impl ProxmoxClient {
-    /// Clones VM `vmid` (usually a template) on `node`; returns the task (`qmclone`). The
-    /// source is locked with a short timeout, so parallel clones of one template can fail
-    /// with a (retryable) lock timeout.
+    /// Clones VM `vmid` (usually a template) on `node`; returns the task (`qmclone`, whose
+    /// id is the source VM). The source is locked with a short timeout, so parallel clones of
+    /// one template can fail with a (retryable) lock timeout. A lost response is recovered
+    /// from the task list when exactly one unclaimed `qmclone` of the source by this user
+    /// started since the request (see [`super::TaskRecovery`]).
     pub async fn clone_vm(&self, node: &str, vmid: u32, params: &CloneVm) -> Result<Upid> {
-        self.send(&clone_request(node, vmid, params)).await
+        let key = super::recover::TaskKey {
+            node,
+            task_type: "qmclone",
+            id: vmid,
+        };
+        self.send_task(&clone_request(node, vmid, params), key)
+            .await
     }
 
     /// The VM's interfaces from the QEMU guest agent (an error while the agent is not running).

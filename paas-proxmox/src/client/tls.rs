@@ -1,14 +1,20 @@
-//! Certificate pinning: accept exactly one certificate, identified by its SHA-256 fingerprint.
+//! Certificate pinning and private CAs.
 //!
-//! Proxmox VE serves a self-signed certificate by default. Rather than turning verification off
-//! (what every peer client offers), the client can pin the certificate's fingerprint, as `/nodes`
-//! reports it (`ssl_fingerprint`). The handshake signature is still verified against the pinned
-//! certificate's key, so a man in the middle replaying the certificate cannot answer.
+//! Proxmox VE serves a certificate signed by the cluster's own CA (`pve-root-ca.pem`), which no
+//! public trust store knows. Rather than turning verification off (what every peer client
+//! offers), the client can pin certificates by their SHA-256 fingerprint, as `/nodes` reports
+//! it (`ssl_fingerprint`), several at once (one per node, or the next certificate during a
+//! renewal), or trust the cluster's CA, with the host name checked. The handshake signature is
+//! always verified against the accepted certificate's key, so a man in the middle replaying a
+//! certificate cannot answer. A certificate that matches no pin and does not chain to the
+//! trusted CA is refused.
 
 use super::BACKEND;
 use paas_core::{Error, Result};
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
@@ -43,10 +49,30 @@ pub fn fingerprint_of(der: &[u8]) -> String {
     out
 }
 
-/// A rustls verifier that accepts exactly the certificate with the pinned fingerprint.
+/// Reads the CA certificates of a PEM bundle (at least one).
+pub(crate) fn parse_ca_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let bad = |why: String| {
+        Error::invalid_input(format!(
+            "the private CA is not usable: {why}; expected one or more PEM certificates \
+             ('-----BEGIN CERTIFICATE-----'), e.g. the cluster's /etc/pve/pve-root-ca.pem"
+        ))
+        .with_backend(BACKEND)
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("{e:?}")))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+/// A rustls verifier that accepts a certificate matching one of the pins, or, if a CA is
+/// configured, one that chains to it for the host name.
 #[derive(Debug)]
 pub(crate) struct PinnedCertVerifier {
-    pin: [u8; 32],
+    pins: Vec<[u8; 32]>,
+    ca: Option<Arc<WebPkiServerVerifier>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -54,20 +80,29 @@ impl ServerCertVerifier for PinnedCertVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
         // Not secret material, so a plain comparison is fine.
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
+        if self.pins.contains(&got) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.ca {
+            Some(ca) => ca
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map_err(|e| {
+                    rustls::Error::General(format!(
+                        "certificate {} is not pinned and not valid under the trusted CA: {e}",
+                        fingerprint_of(end_entity.as_ref())
+                    ))
+                }),
+            None => Err(rustls::Error::General(format!(
                 "certificate fingerprint {} does not match the pinned one",
                 fingerprint_of(end_entity.as_ref())
-            )))
+            ))),
         }
     }
 
@@ -94,20 +129,46 @@ impl ServerCertVerifier for PinnedCertVerifier {
     }
 }
 
-/// A rustls client config that trusts only the certificate with fingerprint `fingerprint`.
-pub(crate) fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
-    let pin = parse_fingerprint(fingerprint)?;
+fn setup_error(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("cannot set up TLS for Proxmox VE: {e}")).with_backend(BACKEND)
+}
+
+/// A rustls client config that trusts only the certificates with these fingerprints and, if
+/// `ca_pem` is given, certificates that chain to it.
+pub(crate) fn pinned_client_config(
+    fingerprints: &[String],
+    ca_pem: Option<&str>,
+) -> Result<rustls::ClientConfig> {
+    let pins = fingerprints
+        .iter()
+        .map(|f| parse_fingerprint(f))
+        .collect::<Result<Vec<_>>>()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca = match ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in parse_ca_pem(pem)? {
+                roots.add(cert).map_err(|e| {
+                    Error::invalid_input(format!("the private CA certificate is unusable: {e}"))
+                        .with_backend(BACKEND)
+                })?;
+            }
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(setup_error)?,
+            )
+        }
+        None => None,
+    };
     let verifier = PinnedCertVerifier {
-        pin,
+        pins,
+        ca,
         algorithms: provider.signature_verification_algorithms,
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| {
-            Error::internal(format!("cannot set up TLS for the pinned certificate: {e}"))
-                .with_backend(BACKEND)
-        })?
+        .map_err(setup_error)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -135,7 +196,8 @@ mod tests {
         let cert = CertificateDer::from(b"not really a cert".to_vec());
         let other = CertificateDer::from(b"another one".to_vec());
         let v = PinnedCertVerifier {
-            pin: parse_fingerprint(&fingerprint_of(cert.as_ref())).unwrap(),
+            pins: vec![parse_fingerprint(&fingerprint_of(cert.as_ref())).unwrap()],
+            ca: None,
             algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
         };
         let name = ServerName::try_from("pve").unwrap();

@@ -140,8 +140,11 @@ impl Auth {
         token == self.csrf_token(user, issued) && age >= -300 && age < lifetime
     }
 
-    /// Authenticates a call from its headers (`method` decides whether CSRF is needed),
-    /// against the users and tokens of `access`.
+    /// Authenticates a call from its headers (`method` decides whether CSRF is needed), as
+    /// HS AnyEvent.pm:1576-1594 and PM HTTPServer.pm:82-125 do it: a `PVEAuthCookie` cookie
+    /// wins, then a `PVEAuthCookie` in the `Authorization` header, and only without a ticket
+    /// an API token. Texts are pve-manager 9.1.3's (9.1.5 turns them all into
+    /// `Authentication failed!`). Users and tokens come from `access`.
     pub fn authenticate(
         &self,
         method: &str,
@@ -149,30 +152,31 @@ impl Auth {
         now: i64,
         access: &AccessConfig,
     ) -> Result<Caller, ApiError> {
-        if let Some(value) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            && let Some(tok) = value
-                .strip_prefix("PVEAPIToken=")
-                .or_else(|| value.strip_prefix("PVEAPIToken "))
-        {
-            return verify_token(tok.trim(), access, now);
-        }
-        let ticket = headers
+        let cookie = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, _)| *k == "PVEAuthCookie")
-            .map(|(_, v)| percent_decode(v));
-        let Some(ticket) = ticket.filter(|t| !t.is_empty()) else {
+            .find_map(|v| extract_auth_value(v, "PVEAuthCookie"));
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let ticket = cookie
+            .filter(|t| !t.is_empty())
+            .or_else(|| authorization.and_then(|a| extract_auth_value(a, "PVEAuthCookie")))
+            .filter(|t| !t.is_empty());
+        let Some(ticket) = ticket else {
+            if let Some(token) = authorization.and_then(|a| extract_auth_value(a, "PVEAPIToken")) {
+                return verify_token(&token, access, now);
+            }
+            // PM HTTPServer.pm:89 `die "No ticket\n" if !$ticket;`
             return Err(ApiError::new(401, "No ticket"));
         };
+        // PC Ticket.pm:106 `raise("permission denied - invalid $prefix ticket\n", code =>
+        // HTTP_UNAUTHORIZED)`.
         let user = self
             .verify_ticket(&ticket, now)
             .filter(|u| check_user_enabled(access, u, now).is_ok())
-            .ok_or_else(|| ApiError::new(401, "authentication failure"))?;
+            .ok_or_else(|| ApiError::new(401, "permission denied - invalid PVE ticket"))?;
         if method != "GET" {
             let csrf = headers
                 .get("CSRFPreventionToken")
@@ -197,9 +201,11 @@ impl Auth {
         now: i64,
         access: &AccessConfig,
     ) -> Result<Value, ApiError> {
-        let user = match (username.contains('@'), realm) {
-            (false, Some(realm)) => format!("{username}@{realm}"),
-            _ => username.to_string(),
+        // AC API2/AccessControl.pm:275 `$username .= "\@$param->{realm}" if
+        // $param->{realm};`: appended even when the name already has a realm.
+        let user = match realm.filter(|r| !r.is_empty()) {
+            Some(realm) => format!("{username}@{realm}"),
+            None => username.to_string(),
         };
         // root@pam has the simulator's password; `pve` realm users the one they were
         // created with.
@@ -244,6 +250,10 @@ fn check_user_enabled(access: &AccessConfig, user: &str, now: i64) -> Result<(),
 /// `PVEAPIToken=USER@REALM!TOKENID=SECRET` (AC AccessControl.pm:487-516, 9.1.3 texts).
 fn verify_token(value: &str, access: &AccessConfig, now: i64) -> Result<Caller, ApiError> {
     let unauthorized = |m: String| ApiError::new(401, m);
+    if value.is_empty() {
+        return Err(unauthorized("no API token specified".into()));
+    }
+    // `/^(.*)=(.*)$/`: the token id runs up to the last `=`.
     let Some((tokenid, secret)) = value.rsplit_once('=') else {
         return Err(unauthorized("no tokenid specified".into()));
     };
@@ -270,6 +280,26 @@ fn verify_token(value: &str, access: &AccessConfig, now: i64) -> Result<Caller, 
     })
 }
 
+/// HS Formatter.pm:78-88 `extract_auth_value`: `(?:^|\s)KEY(?:=| )([^;]*)`, unescaped.
+fn extract_auth_value(header: &str, key: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(pos) = header[from..].find(key) {
+        let at = from + pos;
+        let starts = at == 0
+            || header[..at]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_whitespace);
+        let rest = &header[at + key.len()..];
+        if starts && (rest.starts_with('=') || rest.starts_with(' ')) {
+            let value = rest[1..].split(';').next().unwrap_or_default();
+            return Some(percent_decode(value));
+        }
+        from = at + key.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +315,21 @@ mod tests {
         assert!(a.verify_csrf(&a.csrf_token(USER, 1000), USER, 1001));
         assert!(!format!("{a:?}").contains(&a.password));
         assert!(!format!("{a:?}").contains(&a.token.secret));
+    }
+
+    #[test]
+    fn auth_values_are_found_like_pveproxy_finds_them() {
+        assert_eq!(
+            extract_auth_value("a=b; PVEAuthCookie=PVE%3Aroot; x=y", "PVEAuthCookie").as_deref(),
+            Some("PVE:root")
+        );
+        assert_eq!(
+            extract_auth_value("PVEAPIToken root@pam!t=s", "PVEAPIToken").as_deref(),
+            Some("root@pam!t=s")
+        );
+        assert_eq!(extract_auth_value("xPVEAPIToken=a", "PVEAPIToken"), None);
+        assert_eq!(split_tokenid("root@pam!paas"), Some(("root@pam", "paas")));
+        assert_eq!(split_tokenid("root!paas"), None);
+        assert_eq!(split_tokenid("root@pam!"), None);
     }
 }

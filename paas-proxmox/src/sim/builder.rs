@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 
 use super::core::{Inner, SimConfig};
+use super::server::Router;
 use super::types::{Faults, SimError};
 use super::{PveSim, server, tls};
 
@@ -79,7 +80,9 @@ impl PveSimBuilder {
         self
     }
 
-    /// Delay before every 401 reply (real PVE: about 3 s; default here: none).
+    /// Delay before every 401 reply (default 3 s, as PVE: HS AnyEvent.pm:1614-1615 `# always
+    /// delay unauthorized calls by 3 seconds`; a failed `POST /access/ticket` waits 3 s minus
+    /// the time it took, :1036-1038). Tests that provoke 401s set it short.
     pub fn auth_failure_delay(mut self, d: Duration) -> Self {
         self.cfg.auth_failure_delay = d;
         self
@@ -95,6 +98,13 @@ impl PveSimBuilder {
     /// How long a call waits for a guest's config lock (default 10 s, as PVE).
     pub fn lock_timeout(mut self, d: Duration) -> Self {
         self.cfg.lock_timeout = d;
+        self
+    }
+
+    /// How long a container create waits at request time for the config file lock that
+    /// `create_and_lock_config` takes (default 5 s, as PVE: GC AbstractConfig.pm:257-259).
+    pub fn create_lock_timeout(mut self, d: Duration) -> Self {
+        self.cfg.create_lock_timeout = d;
         self
     }
 
@@ -122,6 +132,14 @@ impl PveSimBuilder {
         self
     }
 
+    /// Serves this certificate chain (PEM, leaf first) and PKCS#8 key (PEM) on HTTPS instead
+    /// of a generated self-signed one, e.g. one signed by a private CA as a cluster's
+    /// `pve-ssl.pem` is by its `pve-root-ca.pem`.
+    pub fn tls_certificate(mut self, cert_chain_pem: &str, key_pem: &str) -> Self {
+        self.cfg.tls_pem = Some((cert_chain_pem.to_string(), key_pem.to_string()));
+        self
+    }
+
     /// Starts the servers. Needs a tokio runtime.
     pub async fn start(self) -> Result<PveSim, SimError> {
         let cfg = self.cfg;
@@ -141,29 +159,51 @@ impl PveSimBuilder {
             return Err(SimError::InvalidConfig("node_cpus must be >= 1".into()));
         }
         let names: Vec<String> = (1..=cfg.nodes).map(|i| format!("pve{i}")).collect();
-        let cert = tls::generate(&names)?;
+        let cert = match &cfg.tls_pem {
+            Some((chain, key)) => tls::from_pem(chain, key)?,
+            None => tls::generate(&names)?,
+        };
         let tls_config = RustlsConfig::from_config(tls::server_config(&cert)?);
         let (http_listener, http) = server::listen(cfg.http_port)?;
         let (https_listener, https) = server::listen(cfg.https_port)?;
         let inner = Arc::new(Inner::new(cfg, cert.fingerprint.clone()));
         let app = server::router(inner.clone());
         let h1 = axum_server::Handle::new();
-        let h2 = axum_server::Handle::new();
         let plain = axum_server::from_tcp(http_listener).handle(h1.clone());
-        let secure = axum_server::from_tcp_rustls(https_listener, tls_config).handle(h2.clone());
         let app2 = app.clone();
         tokio::spawn(async move {
-            let _ = plain.serve(app.into_make_service()).await;
+            let _ = plain.serve(app2.into_make_service()).await;
         });
-        tokio::spawn(async move {
-            let _ = secure.serve(app2.into_make_service()).await;
-        });
+        let secure = serve_https(&app, https_listener, tls_config);
         Ok(PveSim {
             inner,
             http,
             https,
-            cert_pem: cert.pem,
-            handles: vec![h1, h2],
+            cert_pem: std::sync::Mutex::new(cert.pem),
+            http_handle: h1,
+            secure: tokio::sync::Mutex::new(secure),
+            app,
         })
     }
+}
+
+/// A running HTTPS server: its handle and its task.
+pub(crate) struct Secure {
+    pub handle: axum_server::Handle,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `app` over TLS on `listener`.
+pub(crate) fn serve_https(
+    app: &Router,
+    listener: std::net::TcpListener,
+    tls_config: RustlsConfig,
+) -> Secure {
+    let handle = axum_server::Handle::new();
+    let secure = axum_server::from_tcp_rustls(listener, tls_config).handle(handle.clone());
+    let app = app.clone();
+    let task = tokio::spawn(async move {
+        let _ = secure.serve(app.into_make_service()).await;
+    });
+    Secure { handle, task }
 }

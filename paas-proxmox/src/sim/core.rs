@@ -27,10 +27,13 @@ pub(crate) struct SimConfig {
     pub auth_failure_delay: Duration,
     pub ip_delay: Duration,
     pub lock_timeout: Duration,
+    pub create_lock_timeout: Duration,
     pub clone_lock_timeout: Duration,
     pub http_port: u16,
     pub https_port: u16,
     pub template_vm: bool,
+    /// A certificate chain and key (PEM) to serve instead of a generated one.
+    pub tls_pem: Option<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -44,13 +47,15 @@ impl Default for SimConfig {
             faults: Faults::default(),
             task_duration: Duration::from_millis(50),
             ticket_lifetime: Duration::from_secs(7200),
-            auth_failure_delay: Duration::ZERO,
+            auth_failure_delay: Duration::from_secs(3),
             ip_delay: Duration::from_millis(30),
             lock_timeout: Duration::from_secs(10),
+            create_lock_timeout: Duration::from_secs(5),
             clone_lock_timeout: Duration::from_secs(1),
             http_port: 0,
             https_port: 0,
             template_vm: true,
+            tls_pem: None,
         }
     }
 }
@@ -64,7 +69,8 @@ pub(crate) struct Inner {
     pub auth: Auth,
     pub locks: FileLocks,
     pub clock: Clock,
-    pub fingerprint: String,
+    /// The served certificate's fingerprint (changes when it is renewed).
+    pub fingerprint: std::sync::RwLock<String>,
 }
 
 /// The LXC templates every node's `local` storage holds.
@@ -182,10 +188,18 @@ impl Inner {
             auth,
             locks: FileLocks::default(),
             clock,
-            fingerprint,
+            fingerprint: std::sync::RwLock::new(fingerprint),
             state: Mutex::new(st),
             cfg,
         }
+    }
+
+    /// The served certificate's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The cluster state (a poisoned lock is recovered: every writer leaves it consistent).

@@ -1,5 +1,6 @@
 //! Fault injection from a seeded ChaCha RNG.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +20,17 @@ pub(crate) enum CallFault {
     Timeout,
 }
 
+/// What happens to the response of a call that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterCall {
+    /// It is sent.
+    Deliver,
+    /// 596 instead of it.
+    Lost,
+    /// The connection breaks instead.
+    Dropped,
+}
+
 /// The text of an injected error.
 pub(crate) const ERROR_TEXT: &str = "cluster not ready - no quorum?";
 
@@ -26,6 +38,8 @@ pub(crate) const ERROR_TEXT: &str = "cluster not ready - no quorum?";
 #[derive(Debug)]
 pub(crate) struct FaultInjector {
     inner: Mutex<(Faults, ChaCha8Rng)>,
+    /// Calls that passed validation, by `"METHOD /path/template"`.
+    calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl FaultInjector {
@@ -33,6 +47,7 @@ impl FaultInjector {
     pub fn new(faults: Faults, seed: u64) -> Self {
         FaultInjector {
             inner: Mutex::new((faults, ChaCha8Rng::seed_from_u64(seed))),
+            calls: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -56,6 +71,12 @@ impl FaultInjector {
     /// Draws the latency and the fate of one call to `endpoint` (`"METHOD /path"`).
     /// Always draws three numbers, so the stream does not depend on the rates.
     pub fn call(&self, endpoint: &str) -> (Duration, CallFault) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_default() += 1;
         self.with(|f, rng| {
             let jitter_u: f64 = rng.random();
             let timeout_u: f64 = rng.random();
@@ -79,6 +100,16 @@ impl FaultInjector {
         })
     }
 
+    /// How many calls of `endpoint` passed validation.
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Whether a mutating guest call hits an injected lock timeout.
     pub fn lock_timeout(&self) -> bool {
         self.with(|f, rng| rng.random::<f64>() < clamp(f.lock_timeout_rate))
@@ -87,6 +118,30 @@ impl FaultInjector {
     /// Whether a task about to start will fail.
     pub fn task_fails(&self) -> bool {
         self.with(|f, rng| rng.random::<f64>() < clamp(f.task_failure_rate))
+    }
+
+    /// How many warnings a task that succeeds ends with (0 = `TASK OK`).
+    pub fn task_warnings(&self) -> u32 {
+        self.with(|f, rng| {
+            let u: f64 = rng.random();
+            let n: u32 = rng.random_range(1..=3);
+            if u < clamp(f.task_warning_rate) { n } else { 0 }
+        })
+    }
+
+    /// What happens to the response of a call that ran. Always draws two numbers.
+    pub fn after_call(&self) -> AfterCall {
+        self.with(|f, rng| {
+            let lost_u: f64 = rng.random();
+            let drop_u: f64 = rng.random();
+            if lost_u < clamp(f.lost_response_rate) {
+                AfterCall::Lost
+            } else if drop_u < clamp(f.dropped_response_rate) {
+                AfterCall::Dropped
+            } else {
+                AfterCall::Deliver
+            }
+        })
     }
 }
 

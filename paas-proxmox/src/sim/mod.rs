@@ -4,22 +4,31 @@
 //! 127.0.0.1: plain HTTP and HTTPS (a self-signed certificate generated at start, whose
 //! SHA-256 fingerprint [`PveSim::fingerprint`] reports like PVE's `ssl_fingerprint`).
 //!
-//! What it reproduces (see `shared/pve/README.md` of the project for the facts):
-//! - every request is checked against the PVE 9.1.3 schema of the implemented operations
-//!   (HTTP 400 `Parameter verification failed.` with PVE's per-parameter texts); unknown routes
-//!   are 501 `Method 'GET /x' not implemented`; a body on GET/DELETE is 501 `Unexpected content`;
+//! What it reproduces (see `shared/pve/README.md` and `FIDELITY.md` of the project for the
+//! facts and their sources):
+//! - parameters decoded as pveproxy does (`&` and `;` separate pairs, every raw `=` splits,
+//!   repeated keys are arrays, `k=` is undefined, `_dc` is dropped) and checked against the
+//!   PVE 9.1.3 schema of the implemented operations in PVE's order (format, pattern, length,
+//!   range, enum): HTTP 400 `Parameter verification failed.` with PVE's per-parameter texts;
+//!   unknown routes are 501 `Method 'GET /x' not implemented` (after authentication); a body
+//!   on GET/DELETE is a plain-text 501 `Unexpected content for method 'GET'`;
 //! - replies are `{"data": ...}`; errors carry their first line as the HTTP reason phrase and
-//!   `{"data": null, "message": "...\n"}` as body;
+//!   `{"data": null, "message": "...\n"}` as body, except pveproxy's own (empty-bodied 401s of
+//!   the auth handler, 595/596 pseudo statuses);
 //! - API token auth (`PVEAPIToken=root@pam!paas=<secret>`) and ticket auth (`POST
 //!   /access/ticket`, cookie `PVEAuthCookie`, header `CSRFPreventionToken`), tickets valid for
-//!   2 hours of simulated time. Real PVE delays every 401 by about 3 s; the simulator does not
-//!   unless [`PveSimBuilder::auth_failure_delay`] says so;
+//!   2 hours of simulated time, with pve-manager 9.1.3's texts. Every 401 waits 3 s as on PVE
+//!   ([`PveSimBuilder::auth_failure_delay`]; tests set it short);
 //! - a cluster of nodes (`pve1`, `pve2`, ...), storage `local` with LXC templates, a QEMU
 //!   template VM 9000 on `pve1`, LXC containers and QEMU VMs with configs, locks, tags, IPs
 //!   (DHCP addresses appear [`PveSimBuilder::ip_delay`] after a start) and asynchronous tasks
-//!   with UPIDs, status and logs;
-//! - PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... - got
-//!   timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]);
+//!   with UPIDs, status, logs, the node's task list (`GET /nodes/{node}/tasks`, `GET
+//!   /cluster/tasks`) and stopping a task (`DELETE /nodes/{node}/tasks/{upid}`);
+//! - PVE's split between request-time checks and the worker's: config locks of power and
+//!   destroy tasks are taken in the task, so a timeout or a locked config is the task's exit
+//!   status; PVE's error texts (`CT 100 already exists on node 'pve1'`, `can't lock file ... -
+//!   got timeout`, `CT is locked (create)`, ...), and seeded fault injection ([`Faults`]),
+//!   including responses lost after the call ran;
 //! - snapshots (tasks `vzsnapshot`/`qmsnapshot`, ..., `lock: snapshot` while they run),
 //!   backups (`vzdump`, `lock: backup`), their volumes, pruning, and restores (`vzrestore`,
 //!   `qmrestore`; an existing guest only with `force`);
@@ -32,11 +41,11 @@
 //!
 //! Not modelled: groups (no `/access/groups`), realms other than `pam`/`pve`, HTTP/2, HA,
 //! storage space limits and memory over-commit refusal, the shared-storage check of clones
-//! to another node. A backup job locks all its guests for the whole task (PVE: one after the
-//! other). Injected 596 replies mean the call did not run. QEMU's
-//! `already running` / `not running` are refused at request time (qemu-server reports some
-//! of them from the task). Tickets are signed with SHA-256 (hex), not RSA; config digests are
-//! 40 hex digits of SHA-256 rather than SHA-1 of the file.
+//! to another node, the ~10 s lag of `/cluster/resources` and `/cluster/tasks` behind
+//! pvestatd. A backup job locks all its guests for the whole task (PVE: one after the
+//! other). Injected 596 replies of `timeout_rate` mean the call did not run; those of
+//! `lost_response_rate` mean it did. Tickets are signed with SHA-256 (hex), not RSA; config
+//! digests are 40 hex digits of SHA-256 rather than SHA-1 of the file.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), paas_proxmox::sim::SimError> {
@@ -63,6 +72,7 @@ mod core;
 mod faults;
 mod formats;
 mod locks;
+mod params;
 mod routes;
 mod schema;
 mod server;
@@ -98,8 +108,10 @@ pub struct PveSim {
     pub(crate) inner: Arc<Inner>,
     pub(crate) http: SocketAddr,
     pub(crate) https: SocketAddr,
-    pub(crate) cert_pem: String,
-    pub(crate) handles: Vec<axum_server::Handle>,
+    pub(crate) cert_pem: std::sync::Mutex<String>,
+    pub(crate) http_handle: axum_server::Handle,
+    pub(crate) secure: tokio::sync::Mutex<builder::Secure>,
+    pub(crate) app: server::Router,
 }
 
 impl fmt::Debug for PveSim {
@@ -107,7 +119,7 @@ impl fmt::Debug for PveSim {
         f.debug_struct("PveSim")
             .field("http", &self.http)
             .field("https", &self.https)
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprint", &self.inner.fingerprint())
             .field("token", &self.inner.auth.token)
             .finish_non_exhaustive()
     }
@@ -158,13 +170,50 @@ impl PveSim {
     }
 
     /// SHA-256 fingerprint of the HTTPS certificate, `AB:CD:...` (PVE's `ssl_fingerprint`).
-    pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+    pub fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
     }
 
     /// The HTTPS certificate in PEM, to trust it as a root.
-    pub fn certificate_pem(&self) -> &str {
-        &self.cert_pem
+    pub fn certificate_pem(&self) -> String {
+        self.cert_pem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Renews the HTTPS certificate as a node does (`pvecm updatecerts` and a pveproxy
+    /// restart): the HTTPS server stops, dropping its connections, and starts again on the
+    /// same port with this chain (PEM, leaf first) and PKCS#8 key. The state stays.
+    ///
+    /// ```no_run
+    /// # async fn demo(cert: &str, key: &str) -> Result<(), paas_proxmox::sim::SimError> {
+    /// let sim = paas_proxmox::sim::PveSim::start().await?;
+    /// let old = sim.fingerprint();
+    /// sim.renew_certificate(cert, key).await?;
+    /// assert_ne!(sim.fingerprint(), old);
+    /// # Ok(()) }
+    /// ```
+    pub async fn renew_certificate(
+        &self,
+        cert_chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<(), SimError> {
+        let cert = tls::from_pem(cert_chain_pem, key_pem)?;
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&cert)?);
+        let mut secure = self.secure.lock().await;
+        secure.handle.shutdown();
+        // The old listener must be closed before the port is bound again.
+        let _ = (&mut secure.task).await;
+        let (listener, _) = server::listen(self.https.port())?;
+        *secure = builder::serve_https(&self.app, listener, config);
+        *self
+            .inner
+            .fingerprint
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cert.fingerprint;
+        *self.cert_pem.lock().unwrap_or_else(|e| e.into_inner()) = cert.pem;
+        Ok(())
     }
 
     /// The API token of `root@pam` (token id `paas`).
@@ -193,6 +242,12 @@ impl PveSim {
     /// ```
     pub fn set_faults(&self, faults: Faults) {
         self.inner.faults.set(faults);
+    }
+
+    /// How many calls of `endpoint` (`"METHOD /path/template"`, e.g. `"POST /nodes/{node}/lxc"`)
+    /// passed authentication and validation, whatever happened to them next.
+    pub fn call_count(&self, endpoint: &str) -> u64 {
+        self.inner.faults.calls(endpoint)
     }
 
     /// The current fault settings.
@@ -415,8 +470,7 @@ impl PveSim {
 
 impl Drop for PveSim {
     fn drop(&mut self) {
-        for h in &self.handles {
-            h.shutdown();
-        }
+        self.http_handle.shutdown();
+        self.secure.get_mut().handle.shutdown();
     }
 }

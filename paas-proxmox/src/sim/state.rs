@@ -288,11 +288,6 @@ impl State {
         let n = self.next_ip % 65000 + 10;
         format!("10.10.{}.{}/16", n / 256, n % 256)
     }
-
-    /// The lowest VMID from `from` not used by any guest.
-    pub fn lowest_free_vmid(&self, from: u32) -> Option<u32> {
-        (from..=999_999_999).find(|id| !self.guests.contains_key(id))
-    }
 }
 
 #[cfg(test)]

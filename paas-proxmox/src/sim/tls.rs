@@ -7,9 +7,11 @@ use sha2::{Digest, Sha256};
 
 use super::types::SimError;
 
-/// A generated certificate with its key and fingerprint.
+/// A certificate (chain) with its key and fingerprint.
 pub(crate) struct Certificate {
     pub der: Vec<u8>,
+    /// Intermediates served after the leaf.
+    chain: Vec<Vec<u8>>,
     pub pem: String,
     key_der: Vec<u8>,
     /// SHA-256 of the DER, colon-separated upper-case hex (PVE's `ssl_fingerprint`).
@@ -27,6 +29,27 @@ pub(crate) fn generate(names: &[String]) -> Result<Certificate, SimError> {
         pem: ck.cert.pem(),
         key_der: ck.key_pair.serialize_der(),
         der,
+        chain: Vec::new(),
+    })
+}
+
+/// A certificate given as PEM: the leaf first, then any intermediates; the key in PKCS#8.
+pub(crate) fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Certificate, SimError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| SimError::Tls(format!("certificate PEM: {e:?}")))?;
+    let Some((leaf, rest)) = certs.split_first() else {
+        return Err(SimError::Tls("no certificate in the PEM".into()));
+    };
+    let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| SimError::Tls(format!("private key PEM (PKCS#8 expected): {e:?}")))?;
+    Ok(Certificate {
+        fingerprint: fingerprint(leaf.as_ref()),
+        der: leaf.to_vec(),
+        chain: rest.iter().map(|c| c.to_vec()).collect(),
+        pem: cert_pem.to_string(),
+        key_der: key.secret_pkcs8_der().to_vec(),
     })
 }
 
@@ -48,7 +71,13 @@ pub(crate) fn server_config(cert: &Certificate) -> Result<Arc<rustls::ServerConf
         .with_safe_default_protocol_versions()
         .map_err(|e| SimError::Tls(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(vec![CertificateDer::from(cert.der.clone())], key)
+        .with_single_cert(
+            std::iter::once(&cert.der)
+                .chain(&cert.chain)
+                .map(|d| CertificateDer::from(d.clone()))
+                .collect(),
+            key,
+        )
         .map_err(|e| SimError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

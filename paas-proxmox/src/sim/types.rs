@@ -41,6 +41,19 @@ pub struct Faults {
     /// the task did is undone as PVE would (a failed create or clone removes the new guest,
     /// a failed start leaves the guest stopped, ...).
     pub task_failure_rate: f64,
+    /// Probability that an asynchronous task that would end `OK` ends `TASK WARNINGS: N`
+    /// instead (exit status `WARNINGS: N`, N from 1 to 3), which PVE counts as success
+    /// (PC UPID.pm:80, RESTEnvironment.pm:661): clients must not treat it as a failure.
+    pub task_warning_rate: f64,
+    /// Probability that a call that changes something (POST, PUT, DELETE) runs but its
+    /// response is lost: the simulator does the work
+    /// (a task is started, a config written) and then answers 596 `Connection timed out`,
+    /// as pveproxy does when its proxied request to the node times out after the node acted.
+    pub lost_response_rate: f64,
+    /// Probability that a call that changes something (POST, PUT, DELETE) runs but the
+    /// connection is dropped before a usable response: the client sees a broken connection,
+    /// not a status.
+    pub dropped_response_rate: f64,
     /// Fixed latency added to every call.
     pub latency: Duration,
     /// Uniformly random extra latency in `0..=latency_jitter` added to every call.

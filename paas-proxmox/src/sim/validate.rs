@@ -7,30 +7,52 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::formats;
+use super::params::{Raw, RawParams};
 use super::schema::{Operation, truthy};
 
 /// Per-parameter error messages, as in PVE's `errors` object.
 pub(crate) type ParamErrors = BTreeMap<String, String>;
 
-/// Validates a request's parameters (path, query and body merged) against its operation.
+/// Validates a request's parameters (path, query and body merged) against its operation;
+/// returns the defined scalar values (undefined ones are absent for the handlers, as PVE's
+/// handlers test `defined`).
 pub(crate) fn validate(
     op: &Operation,
-    params: &BTreeMap<String, String>,
-) -> Result<(), ParamErrors> {
+    params: &RawParams,
+) -> Result<BTreeMap<String, String>, ParamErrors> {
     let mut errors = ParamErrors::new();
     check_object(&op.properties, op.additional, params, "", &mut errors);
     if errors.is_empty() {
-        Ok(())
+        Ok(params
+            .iter()
+            .filter_map(|(k, v)| v.scalar().map(|v| (k.clone(), v)))
+            .collect())
     } else {
         Err(errors)
     }
 }
 
-/// Checks an object against property schemas; `prefix` is prepended to error keys.
+/// PC JSONSchema.pm `add_error`: an empty path is `_root`.
+fn add_error(errors: &mut ParamErrors, path: &str, msg: String) {
+    let path = if path.is_empty() { "_root" } else { path };
+    errors
+        .entry(path.to_string())
+        .and_modify(|old| {
+            // PVE joins with a literal backslash-n (single quotes in Perl).
+            old.push_str("\\n");
+            old.push_str(&msg);
+        })
+        .or_insert(msg);
+}
+
+/// PC JSONSchema.pm `check_object`: every schema property is checked (missing and not
+/// optional is an error, an undefined value counts as missing), then every value the schema
+/// does not name is refused unless additional properties are allowed. `prefix` is prepended
+/// to error keys.
 fn check_object(
     props: &Map<String, Value>,
     additional: bool,
-    values: &BTreeMap<String, String>,
+    values: &RawParams,
     prefix: &str,
     errors: &mut ParamErrors,
 ) {
@@ -38,9 +60,11 @@ fn check_object(
         if name.ends_with("[n]") {
             continue;
         }
-        if !values.contains_key(name) && !is_optional(schema) {
-            errors.insert(
-                format!("{prefix}{name}"),
+        let defined = values.get(name).is_some_and(|v| *v != Raw::Undef);
+        if !defined && !is_optional(schema) {
+            add_error(
+                errors,
+                &format!("{prefix}{name}"),
                 "property is missing and it is not optional".to_string(),
             );
         }
@@ -50,17 +74,16 @@ fn check_object(
         match property_schema(props, name) {
             Some(schema) => {
                 if let Err(msg) = check_prop(value, schema, &path) {
-                    errors.insert(path, msg);
+                    add_error(errors, &path, msg);
                 }
             }
             None if additional => {}
-            None => {
-                errors.insert(
-                    path,
-                    "property is not defined in schema and the schema does not allow additional properties"
-                        .to_string(),
-                );
-            }
+            None => add_error(
+                errors,
+                &path,
+                "property is not defined in schema and the schema does not allow additional properties"
+                    .to_string(),
+            ),
         }
     }
 }
@@ -70,7 +93,7 @@ fn is_optional(schema: &Value) -> bool {
 }
 
 /// The schema of a parameter: by name, or `net[n]` for `net0` (index up to `n_max`).
-fn property_schema<'a>(props: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(crate) fn property_schema<'a>(props: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     if let Some(s) = props.get(name) {
         return Some(s);
     }
@@ -110,21 +133,54 @@ pub(crate) fn is_number(v: &str) -> bool {
         .is_some_and(|re| re.is_match(v))
 }
 
-/// PVE's `check_prop` on a defined scalar value.
-fn check_prop(value: &str, schema: &Value, path: &str) -> Result<(), String> {
+/// PC JSONSchema.pm `check_type` (:1165-1240) for the value kinds a request can carry.
+fn check_type(value: &Raw, ty: &str) -> Result<(), String> {
+    let got_ref = |what: &str| Err(format!("type check ('{ty}') failed - got {what}"));
+    match (ty, value) {
+        ("array", Raw::Array) | ("object", Raw::Hash) => Ok(()),
+        ("array" | "object", _) => Err(format!("type check ('{ty}') failed")),
+        (_, Raw::Array) => got_ref("ARRAY"),
+        (_, Raw::Hash) => got_ref("HASH"),
+        // `JSON::is_bool` passes a boolean; any other type sees the blessed object.
+        ("boolean", Raw::Bool(_)) => Ok(()),
+        (_, Raw::Bool(_)) => got_ref("JSON::PP::Boolean"),
+        ("boolean", Raw::Str(v)) if v != "1" && v != "0" => {
+            Err(format!("type check ('{ty}') failed - got '{v}'"))
+        }
+        ("integer", Raw::Str(v)) if !is_integer(v) => {
+            Err(format!("type check ('{ty}') failed - got '{v}'"))
+        }
+        ("number", Raw::Str(v)) if !is_number(v) => {
+            Err(format!("type check ('{ty}') failed - got '{v}'"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// PVE's `check_prop` on a defined value. The checks of a scalar run in PVE's order and stop
+/// at the first failure (PC JSONSchema.pm:1466-1525): format, pattern, maxLength, minLength,
+/// maximum, minimum, enum. So `vmid=99` fails the `pve-vmid` format before its minimum.
+fn check_prop(value: &Raw, schema: &Value, path: &str) -> Result<(), String> {
     let ty = schema
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("string");
-    let type_ok = match ty {
-        "boolean" => value == "1" || value == "0",
-        "integer" => is_integer(value),
-        "number" => is_number(value),
-        "object" | "array" => false,
-        _ => true,
+    if *value == Raw::Undef {
+        return Ok(());
+    }
+    check_type(value, ty)?;
+    let Some(value) = value.scalar() else {
+        return Ok(());
     };
-    if !type_ok {
-        return Err(format!("type check ('{ty}') failed - got '{value}'"));
+    let value = value.as_str();
+    match schema.get("format") {
+        Some(Value::String(name)) => {
+            formats::check_named(name, value).map_err(|e| format!("invalid format - {e}"))?;
+        }
+        Some(Value::Object(fmt)) => {
+            check_property_string(fmt, value, path).map_err(|e| format!("invalid format - {e}"))?;
+        }
+        _ => {}
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
         && let Some(re) = compiled(pattern)
@@ -171,15 +227,6 @@ fn check_prop(value: &str, schema: &Value, path: &str) -> Result<(), String> {
             ));
         }
     }
-    match schema.get("format") {
-        Some(Value::String(name)) => {
-            formats::check_named(name, value).map_err(|e| format!("invalid format - {e}"))?;
-        }
-        Some(Value::Object(fmt)) => {
-            check_property_string(fmt, value, path).map_err(|e| format!("invalid format - {e}"))?;
-        }
-        _ => {}
-    }
     Ok(())
 }
 
@@ -192,7 +239,9 @@ fn show(v: Option<&Value>) -> String {
     }
 }
 
-/// Compiles a schema pattern (Perl syntax, anchored like PVE: `^(?:pattern)$`).
+/// Compiles a schema pattern as PVE applies it: `$value !~ m/^$pattern$/` (PC
+/// JSONSchema.pm:1474), with no group around the pattern, so an alternation `a|b` is
+/// `^a` or `b$`. Perl's `$` also matches before a final newline.
 fn compiled(pattern: &str) -> Option<Regex> {
     static CACHE: OnceLock<Mutex<BTreeMap<String, Option<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(BTreeMap::new()));
@@ -200,15 +249,15 @@ fn compiled(pattern: &str) -> Option<Regex> {
     cache
         .entry(pattern.to_string())
         .or_insert_with(|| {
-            let rust = pattern.replace("(?^:", "(?:").replace("\\0", "\\x00");
-            Regex::new(&format!("^(?:{rust})$")).ok()
+            let rust = pattern.replace("(?^", "(?").replace("\\0", "\\x00");
+            Regex::new(&format!("^{rust}\\n?\\z")).ok()
         })
         .clone()
 }
 
 /// PVE's `parse_property_string` + `check_object` for `key=value,...` formats.
 fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> Result<(), String> {
-    let mut parsed = BTreeMap::new();
+    let mut parsed = RawParams::new();
     for part in value.split(',') {
         if part.trim().is_empty() {
             continue;
@@ -243,7 +292,7 @@ fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> R
                 Some("boolean") => parse_boolean(v).unwrap_or(v).to_string(),
                 _ => v.to_string(),
             };
-            parsed.insert(key, v);
+            parsed.insert(key, Raw::Str(v));
         } else {
             let default_key = fmt
                 .iter()
@@ -256,7 +305,7 @@ fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> R
                     ));
                 }
                 Some(k) => {
-                    parsed.insert(k, part.to_string());
+                    parsed.insert(k, Raw::Str(part.to_string()));
                 }
                 None => {
                     return Err(
@@ -271,12 +320,11 @@ fn check_property_string(fmt: &Map<String, Value>, value: &str, path: &str) -> R
     if errors.is_empty() {
         return Ok(());
     }
+    // PC Exception.pm:114 `$msg .= "$e: $self->{errors}->{$e}\n";`: an inner text that
+    // already ends in a newline (a format error) ends in two.
     let mut msg = "format error\n".to_string();
     for (k, v) in errors {
-        msg.push_str(&format!("{k}: {v}"));
-        if !msg.ends_with('\n') {
-            msg.push('\n');
-        }
+        msg.push_str(&format!("{k}: {v}\n"));
     }
     Err(msg)
 }
@@ -303,9 +351,9 @@ mod tests {
         }
     }
 
-    fn params(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn params(kv: &[(&str, &str)]) -> RawParams {
         kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), Raw::Str(v.to_string())))
             .collect()
     }
 
@@ -325,7 +373,12 @@ mod tests {
             ]),
         )
         .unwrap_err();
-        assert_eq!(e["vmid"], "value must have a minimum value of 100");
+        // Format before minimum (PC JSONSchema.pm:1466-1505): the vmid minimum is never
+        // reported. This test asserted the minimum before FIDELITY.md defect 4.
+        assert_eq!(
+            e["vmid"],
+            "invalid format - value does not look like a valid VM ID\n"
+        );
         assert_eq!(e["start"], "type check ('boolean') failed - got 'true'");
         assert_eq!(e["memory"], "type check ('integer') failed - got 'abc'");
         assert_eq!(

@@ -1,13 +1,28 @@
 //! The PVE wire format: the `{"data": ...}` envelope, errors with their reason phrase, and
 //! request parameters (form or JSON body, query string).
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::validate::ParamErrors;
+
+/// What the body of an error reply carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorBody {
+    /// `{"data":null,"message":"...\n"}` (a newline is added when the text lacks one, as
+    /// every `die "...\n"` of PVE's handlers ends in one).
+    Json,
+    /// The JSON envelope with the message exactly as given (the 501 of an unknown route has
+    /// no newline: PM HTTPServer.pm:139).
+    JsonExact,
+    /// The text itself, no content type: pveproxy's `$self->error(...)` (HS AnyEvent.pm:406
+    /// `$content //= $msg; # write error into body by default`).
+    Text,
+    /// Nothing: the auth handler's 401s (HS AnyEvent.pm:1620/1640 build the response without
+    /// content) and the proxy's 595/596 pseudo statuses.
+    Empty,
+}
 
 /// A failed API call: status, message (its first line is the reason phrase) and, for
 /// parameter errors, the per-parameter texts.
@@ -16,6 +31,7 @@ pub(crate) struct ApiError {
     pub status: u16,
     pub message: String,
     pub errors: Option<ParamErrors>,
+    pub body: ErrorBody,
 }
 
 impl ApiError {
@@ -25,7 +41,14 @@ impl ApiError {
             status,
             message: message.into(),
             errors: None,
+            body: ErrorBody::Json,
         }
+    }
+
+    /// The same error with another kind of body.
+    pub fn with_body(mut self, body: ErrorBody) -> Self {
+        self.body = body;
+        self
     }
 
     /// A handler failure: HTTP 500 with the error text.
@@ -39,6 +62,7 @@ impl ApiError {
             status: 400,
             message: "Parameter verification failed.".into(),
             errors: Some(errors),
+            body: ErrorBody::Json,
         }
     }
 
@@ -52,6 +76,7 @@ impl ApiError {
     /// HTTP 501 for a method and path the server does not implement.
     pub fn not_implemented(method: &str, rel_path: &str) -> Self {
         Self::new(501, format!("Method '{method} {rel_path}' not implemented"))
+            .with_body(ErrorBody::JsonExact)
     }
 }
 
@@ -91,19 +116,38 @@ pub(crate) fn respond(result: ApiResult) -> Response<Body> {
             json_response(StatusCode::OK, &Value::Object(body), None)
         }
         Err(err) => {
+            let status =
+                StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = reason_phrase(&err.message);
             let mut message = err.message.clone();
-            if !message.ends_with('\n') {
-                message.push('\n');
+            match err.body {
+                ErrorBody::Text => return plain_response(status, message, reason),
+                ErrorBody::Empty => return plain_response(status, String::new(), reason),
+                ErrorBody::Json if !message.ends_with('\n') => message.push('\n'),
+                ErrorBody::Json | ErrorBody::JsonExact => {}
             }
             let mut body = json!({ "data": null, "message": message });
             if let Some(errors) = &err.errors {
                 body["errors"] = json!(errors);
             }
-            let status =
-                StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            json_response(status, &body, Some(reason_phrase(&err.message)))
+            json_response(status, &body, Some(reason))
         }
     }
+}
+
+/// A reply with a plain body (possibly empty) and no content type, as pveproxy sends its own
+/// errors.
+fn plain_response(status: StatusCode, text: String, reason: String) -> Response<Body> {
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason) {
+        resp.extensions_mut().insert(phrase);
+    }
+    resp
 }
 
 fn json_response(status: StatusCode, body: &Value, reason: Option<String>) -> Response<Body> {
@@ -148,12 +192,18 @@ pub(crate) fn reason_phrase(message: &str) -> String {
 
 /// Decodes `%XX` escapes of a URL path segment (invalid escapes are kept as they are).
 pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
+    String::from_utf8_lossy(&percent_decode_bytes(s.as_bytes())).into_owned()
+}
+
+/// Decodes `%XX` escapes of raw bytes (invalid escapes are kept as they are).
+pub(crate) fn percent_decode_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(b);
                 i += 3;
@@ -163,57 +213,8 @@ pub(crate) fn percent_decode(s: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
-
-/// Parses a request body: JSON when the content type says so, otherwise form-urlencoded.
-pub(crate) fn body_params(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut out = BTreeMap::new();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(out);
-    }
-    let is_json =
-        content_type.is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
-    if is_json {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::new(400, format!("malformed JSON in request body: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(ApiError::new(
-                400,
-                "malformed JSON in request body: not an object",
-            ));
-        };
-        for (k, v) in map {
-            let text = match v {
-                Value::Null => continue,
-                Value::Bool(b) => if b { "1" } else { "0" }.to_string(),
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            out.insert(k, text);
-        }
-        return Ok(out);
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| ApiError::new(400, format!("unable to parse request body: {e}")))?;
-    out.extend(pairs);
-    Ok(out)
-}
-
-/// Parses a query string.
-pub(crate) fn query_params(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
-    let Some(q) = query else {
-        return Ok(BTreeMap::new());
-    };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
-        .map_err(|e| ApiError::new(400, format!("unable to parse query string: {e}")))?;
-    Ok(pairs.into_iter().collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,14 +231,5 @@ mod tests {
     fn reason() {
         assert_eq!(reason_phrase("CT 100 not running\n"), "CT 100 not running");
         assert_eq!(reason_phrase("a\u{1}b\nc"), "a?b");
-    }
-
-    #[test]
-    fn bodies() {
-        let p = body_params(Some("application/json"), br#"{"a":true,"b":5,"c":"x"}"#).unwrap();
-        assert_eq!(p["a"], "1");
-        assert_eq!(p["b"], "5");
-        let p = body_params(None, b"vmid=100&net0=name%3Deth0").unwrap();
-        assert_eq!(p["net0"], "name=eth0");
     }
 }

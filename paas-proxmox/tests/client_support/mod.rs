@@ -12,10 +12,11 @@ pub const DEBIAN: &str = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
 /// The template VM of the simulator.
 pub const TEMPLATE_VM: u32 = 9000;
 
-/// A simulator with short tasks.
+/// A simulator with short tasks and a short 401 delay (PVE's is 3 s).
 pub async fn sim() -> PveSim {
     PveSim::builder()
         .task_duration(Duration::from_millis(5))
+        .auth_failure_delay(Duration::from_millis(20))
         .start()
         .await
         .unwrap()

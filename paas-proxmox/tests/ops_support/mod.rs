@@ -122,3 +122,15 @@ pub async fn refused(c: &ProxmoxClient, res: paas_core::Result<Upid>, text: &str
 pub async fn lock_of(c: &ProxmoxClient, kind: GuestType, vmid: u32) -> Option<String> {
     c.guest_status(kind, NODE, vmid).await.unwrap().lock
 }
+
+/// Waits until a guest carries `lock` (a worker sets it right after it started; PVE too
+/// answers the UPID before the worker locks).
+pub async fn wait_lock(c: &ProxmoxClient, kind: GuestType, vmid: u32, lock: &str) {
+    for _ in 0..500 {
+        if lock_of(c, kind, vmid).await.as_deref() == Some(lock) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("guest {vmid} never got lock '{lock}'");
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the proxmoxer compatibility tests (every test_*.py here) against the pve-sim binary.
+# Runs every proxmoxer compatibility test (test_*.py beside this script) against the pve-sim
+# binary, over HTTPS with token auth.
 # Usage (from anywhere): paas-proxmox/tests/proxmoxer/run.sh [pytest args...]
 # Env: PVE_SIM_BIN (default: $CARGO_TARGET_DIR/debug/pve-sim or target/debug/pve-sim),
 #      PYTHON (default: python3).
@@ -16,4 +17,4 @@ cd "$repo"
 cargo build -p paas-proxmox --features sim --bin pve-sim
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 export PVE_SIM_BIN="${PVE_SIM_BIN:-$target_dir/debug/pve-sim}"
-exec "$py" -m pytest -q -p no:cacheprovider "$here" "$@"
+exec "$py" -m pytest -q -p no:cacheprovider "$here"/test_*.py "$@"

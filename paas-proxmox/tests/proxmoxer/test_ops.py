@@ -1,56 +1,30 @@
 """The PVE simulator's snapshots, backups, pools and permissions against proxmoxer (https
 backend, token auth): a third-party client must see what it would see on Proxmox VE.
 
-Starts its own `pve-sim` (path from $PVE_SIM_BIN, default target/debug/pve-sim relative to
-the repository root) and waits on every task with proxmoxer's `Tasks.blocking_status`.
+Starts its own `pve-sim` (conftest.py's `start_sim`) and waits on every task with proxmoxer's
+`Tasks.blocking_status`.
 """
 
-import os
-import subprocess
-import time
-
 import pytest
+from conftest import TEMPLATE, client, start_sim, stop_sim
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
-TEMPLATE = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
 NODE = "pve1"
 
 
 @pytest.fixture(scope="module")
 def sim():
-    binary = os.environ.get("PVE_SIM_BIN", os.path.join(REPO, "target", "debug", "pve-sim"))
-    if not os.path.isabs(binary):
-        binary = os.path.join(REPO, binary)
-    proc = subprocess.Popen(
-        [binary, "--task-ms", "50", "--seed", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    info = {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"pve-sim exited: {proc.stderr.read()}")
-        line = line.strip()
-        if line == "ready":
-            break
-        key, _, value = line.partition("=")
-        info[key] = value
-    else:
-        proc.kill()
-        raise RuntimeError("pve-sim did not become ready")
+    proc, info = start_sim("--task-ms", "50")
     yield info
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_sim(proc)
+
+
+@pytest.fixture(scope="module")
+def prox(sim):
+    return client(sim)
 
 
 def connect(sim, user, token_name, token_value):
@@ -64,11 +38,6 @@ def connect(sim, user, token_name, token_value):
         verify_ssl=False,
         service="PVE",
     )
-
-
-@pytest.fixture(scope="module")
-def prox(sim):
-    return connect(sim, sim["user"], sim["token_id"], sim["token_secret"])
 
 
 def wait(prox, upid):

@@ -13,10 +13,12 @@ pub struct Api {
     pub auth: String,
 }
 
-/// A reply: status code and JSON body.
+/// A reply: status code, reason phrase and JSON body (`Null` when the body is empty or not
+/// JSON, as for pveproxy's own 401/501/596 replies).
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
+    pub reason: String,
     pub body: Value,
 }
 
@@ -59,8 +61,13 @@ impl Api {
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
+        let reason = reason_of(&resp);
         let body = resp.json().await.unwrap_or(Value::Null);
-        Resp { status, body }
+        Resp {
+            status,
+            reason,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -113,6 +120,23 @@ impl Api {
         assert_eq!(st["exitstatus"], "OK", "{path}: {st}");
         upid
     }
+}
+
+/// The reason phrase of a response (PVE puts the error's first line there).
+pub fn reason_of(resp: &reqwest::Response) -> String {
+    resp.extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .and_then(|r| std::str::from_utf8(r.as_bytes()).ok().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A simulator with PVE's defaults except a short 401 delay (PVE waits 3 s).
+pub async fn quick_sim() -> PveSim {
+    PveSim::builder()
+        .auth_failure_delay(Duration::from_millis(20))
+        .start()
+        .await
+        .expect("start the simulator")
 }
 
 /// The Debian template every simulated node has.

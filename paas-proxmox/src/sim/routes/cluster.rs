@@ -37,7 +37,7 @@ fn node_json(inner: &Inner, st: &State, name: &str) -> Value {
         "maxdisk": n.maxdisk,
         "uptime": inner.clock.uptime_secs() + 86_400,
         "level": "",
-        "ssl_fingerprint": inner.fingerprint,
+        "ssl_fingerprint": inner.fingerprint(),
     })
 }
 
@@ -210,10 +210,13 @@ pub(crate) fn nextid(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         }
         return Ok(Reply::data(json!(id.to_string())));
     }
-    match st.lowest_free_vmid(100) {
+    // PM API2/Cluster.pm:1012-1018: `my $upper = $next_id->{upper} // (1000 * 1000); # note,
+    // lower than the schema-maximum`, `$i < $upper`, then `die "unable to get any free VMID
+    // in range [$lower, $upper]\n";`.
+    match (100..1_000_000).find(|id| !st.guests.contains_key(id)) {
         Some(id) => Ok(Reply::data(json!(id.to_string()))),
         None => Err(ApiError::internal(
-            "unable to get any free VMID in range [100, 999999999]",
+            "unable to get any free VMID in range [100, 1000000]",
         )),
     }
 }

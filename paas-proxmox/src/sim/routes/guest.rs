@@ -1,21 +1,23 @@
 //! Operations LXC containers and QEMU VMs share: list, status, power, config, destroy.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::cluster::uptime;
 use super::{check_lock, check_node, find_guest, find_guest_mut, lock_guest};
 use crate::sim::core::Inner;
+use crate::sim::locks;
+use crate::sim::schema::{Lookup, Schema};
 use crate::sim::server::Call;
-use crate::sim::state::{Guest, split_tags};
-use crate::sim::tasks::{self, TaskSpec};
+use crate::sim::state::{Guest, State, conf_path, split_tags};
+use crate::sim::tasks::{self, TaskLock, TaskPlan, TaskSpec};
 use crate::sim::types::GuestKind;
+use crate::sim::validate::property_schema;
 use crate::sim::wire::{ApiError, ApiResult, Reply};
 
 /// Task type of an action on a kind of guest.
-fn task_type(kind: GuestKind, action: &str) -> &'static str {
+pub(crate) fn task_type(kind: GuestKind, action: &str) -> &'static str {
     match (kind, action) {
         (GuestKind::Lxc, "start") => "vzstart",
         (GuestKind::Lxc, "stop") => "vzstop",
@@ -236,6 +238,7 @@ const NOT_CONFIG: [&str; 8] = [
 /// `PUT .../config`: set options, `delete` others, optionally only if `digest` matches.
 pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
     let vmid = call.vmid();
+    check_update_options(call, kind)?;
     {
         let st = inner.state();
         let g = find_guest(&st, call.node(), kind, vmid)?;
@@ -299,104 +302,60 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     Ok(Reply::data(Value::Null))
 }
 
-/// `POST .../status/{start,stop,shutdown,reboot}`: returns a UPID.
-pub(crate) async fn power(
-    inner: &Arc<Inner>,
-    call: &Call,
-    kind: GuestKind,
-    action: &str,
-) -> ApiResult {
-    let vmid = call.vmid();
-    let node = call.node().to_string();
-    let skiplock = action == "stop" && call.flag("skiplock");
+/// The request-time checks of a config update before any lock: nothing to do is an error
+/// (CT API2/LXC/Config.pm:161 `die "no options specified\n" if !scalar(keys %$param);`, QS
+/// API2/Qemu.pm:2061), and so is a `delete` of an option the schema does not know (CT
+/// :196-197 / QS :2094-2095 `raise_param_exc({ delete => "unknown option '$opt'" })`); a
+/// known option that is not set is deleted silently.
+fn check_update_options(call: &Call, kind: GuestKind) -> Result<(), ApiError> {
+    let extracted: &[&str] = match kind {
+        GuestKind::Lxc => &["node", "vmid", "digest"],
+        GuestKind::Qemu => &[
+            "node",
+            "vmid",
+            "digest",
+            "background_delay",
+            "skip_cloud_init",
+            "import-working-storage",
+            "skiplock",
+            "delete",
+            "revert",
+            "force",
+        ],
+    };
+    let has_delete = call.get("delete").is_some_and(|d| !d.trim().is_empty());
+    let rest = call.params.keys().any(|k| !extracted.contains(&k.as_str()));
+    let nothing = match kind {
+        GuestKind::Lxc => !rest,
+        GuestKind::Qemu => !rest && !has_delete && call.get("revert").is_none(),
+    };
+    if nothing {
+        return Err(ApiError::internal("no options specified"));
+    }
+    let segments: Vec<String> = ["nodes", call.node(), kind.as_str(), "0", "config"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let props = match Schema::get().lookup("PUT", &segments) {
+        Lookup::Found(op, _) => &op.properties,
+        Lookup::NotImplemented => return Ok(()),
+    };
+    for opt in call
+        .get("delete")
+        .unwrap_or_default()
+        .split([',', ';', ' ', '\t', '\n', '\0'])
+        .filter(|s| !s.is_empty())
     {
-        // PVE reads the config and checks its lock before taking the file lock.
-        let st = inner.state();
-        let g = find_guest(&st, &node, kind, vmid)?;
-        if !skiplock {
-            check_lock(g)?;
+        let known = !NOT_CONFIG.contains(&opt) && property_schema(props, opt).is_some();
+        if !known {
+            return Err(ApiError::param("delete", format!("unknown option '{opt}'")));
         }
     }
-    let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
-    let mut st = inner.state();
-    let g = find_guest(&st, &node, kind, vmid)?;
-    if !skiplock {
-        check_lock(g)?;
-    }
-    let noun = g.noun();
-    match action {
-        "start" if g.running => {
-            return Err(ApiError::internal(format!("{noun} {vmid} already running")));
-        }
-        "start" if g.is_template() && kind == GuestKind::Qemu => {
-            return Err(ApiError::internal(
-                "you can't start a vm if it's a template",
-            ));
-        }
-        "stop" | "shutdown" | "reboot" if !g.running => {
-            return Err(ApiError::internal(format!("{noun} {vmid} not running")));
-        }
-        _ => {}
-    }
-    let action_owned = action.to_string();
-    let effect_node = node.clone();
-    let effect: tasks::Effect = Box::new(move |st, fail| {
-        let now = Instant::now();
-        let Some(g) = st
-            .guests
-            .get_mut(&vmid)
-            .filter(|g| g.node == effect_node && g.kind == kind)
-        else {
-            return (
-                vec![],
-                Err(format!(
-                    "Configuration file '{}' does not exist",
-                    crate::sim::state::conf_path(&effect_node, kind, vmid)
-                )),
-            );
-        };
-        if fail {
-            let err = match (kind, action_owned.as_str()) {
-                (GuestKind::Lxc, "start") => format!("startup for container '{vmid}' failed"),
-                (GuestKind::Qemu, "start") => {
-                    format!("start failed: QEMU exited with code 1 (vm {vmid})")
-                }
-                (_, "shutdown") => "shutdown timed out".to_string(),
-                (GuestKind::Lxc, _) => {
-                    format!("command 'lxc-stop -n {vmid} --kill' failed: exit code 1")
-                }
-                (GuestKind::Qemu, _) => {
-                    format!("VM {vmid} qmp command 'quit' failed - got timeout")
-                }
-            };
-            return (vec![], Err(err));
-        }
-        match action_owned.as_str() {
-            "start" | "reboot" => {
-                g.running = true;
-                g.started = Some(now);
-                g.started_epoch = 0;
-            }
-            _ => {
-                g.running = false;
-                g.started = None;
-            }
-        }
-        (vec![], Ok(()))
-    });
-    let ty = task_type(kind, action);
-    let upid = tasks::spawn(
-        inner,
-        &mut st,
-        spec(call, &node, ty, vmid, vec![]),
-        vec![guard],
-        wrap_epoch(inner, effect, vmid),
-    );
-    Ok(Reply::data(json!(upid)))
+    Ok(())
 }
 
 /// Sets `started_epoch` of a guest that an effect just started (the effect has no clock).
-fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Effect {
+pub(crate) fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Effect {
     let inner = inner.clone();
     Box::new(move |st, fail| {
         let out = effect(st, fail);
@@ -410,43 +369,118 @@ fn wrap_epoch(inner: &Arc<Inner>, effect: tasks::Effect, vmid: u32) -> tasks::Ef
     })
 }
 
-/// Marks a just-started guest's start time (for effects in other modules).
-pub(crate) fn with_start_time(
-    inner: &Arc<Inner>,
-    effect: tasks::Effect,
-    vmid: u32,
-) -> tasks::Effect {
-    wrap_epoch(inner, effect, vmid)
-}
-
 /// `DELETE /nodes/{node}/{lxc,qemu}/{vmid}`: returns a UPID.
+///
+/// At request time PVE reads the config (`Configuration file ... does not exist`), checks a
+/// running guest (CT API2/LXC.pm:875-876, QS API2/Qemu.pm:2782) and, for a CT only, its lock
+/// (CT :856 `check_lock`). The worker takes the config lock (CT :919, QS :2793) and repeats the
+/// checks; a VM's lock (QS QemuServer.pm:1808) and the base volume of a template that linked
+/// clones use (:1823) are checked only there.
 pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
     let vmid = call.vmid();
     let node = call.node().to_string();
     let skiplock = kind == GuestKind::Qemu && call.flag("skiplock");
-    {
-        let st = inner.state();
-        let g = find_guest(&st, &node, kind, vmid)?;
-        if !skiplock {
-            check_lock(g)?;
-        }
-    }
-    let guard = lock_guest(inner, kind, vmid, inner.cfg.lock_timeout, "").await?;
+    let force = kind == GuestKind::Lxc && call.flag("force");
     let mut st = inner.state();
-    let g = find_guest_mut(&mut st, &node, kind, vmid)?;
-    if !skiplock {
+    let g = find_guest(&st, &node, kind, vmid)?;
+    if kind == GuestKind::Lxc {
         check_lock(g)?;
     }
-    let force = kind == GuestKind::Lxc && call.flag("force");
     if g.running && !force {
-        return Err(ApiError::internal(match kind {
-            GuestKind::Lxc => format!("unable to destroy CT {vmid} - container is running"),
-            GuestKind::Qemu => format!("VM {vmid} is running - destroy failed"),
-        }));
+        return Err(ApiError::internal(running_destroy_text(kind, vmid)));
     }
-    g.config.insert("lock".into(), "destroyed".into());
-    let disks: Vec<String> = g
-        .config
+    let mut plan = TaskPlan::default();
+    plan.locks.push(TaskLock {
+        path: locks::lock_path(kind, vmid),
+        timeout: inner.cfg.lock_timeout,
+        prefix: String::new(),
+        faultable: true,
+    });
+    let check_node_name = node.clone();
+    plan.check = Some(Box::new(move |st: &mut State| {
+        let node = check_node_name;
+        let Some(g) = st
+            .guests
+            .get(&vmid)
+            .filter(|g| g.node == node && g.kind == kind)
+        else {
+            return Err(format!(
+                "Configuration file '{}' does not exist",
+                conf_path(&node, kind, vmid)
+            ));
+        };
+        if g.running && !force {
+            return Err(running_destroy_text(kind, vmid));
+        }
+        if let Some(lock) = g.lock().filter(|_| !skiplock) {
+            return Err(format!("{} is locked ({lock})", g.noun()));
+        }
+        if g.is_template()
+            && let Some(base) = base_volume_in_use(st, g)
+        {
+            return Err(format!(
+                "base volume '{base}' is still in use by linked cloned"
+            ));
+        }
+        let mut lines = Vec::new();
+        if force && g.running {
+            lines.push(format!("forced to stop CT {vmid} before destroying!"));
+        }
+        if let Some(g) = st.guests.get_mut(&vmid) {
+            g.config.insert("lock".into(), "destroyed".into());
+        }
+        Ok(lines)
+    }));
+    let effect_node = node.clone();
+    let effect: tasks::Effect = Box::new(move |st, fail| {
+        let Some(g) = st
+            .guests
+            .get_mut(&vmid)
+            .filter(|g| g.node == effect_node && g.kind == kind)
+        else {
+            return (vec![], Ok(()));
+        };
+        if fail {
+            if g.lock() == Some("destroyed") {
+                g.config.remove("lock");
+            }
+            return (
+                vec![],
+                Err(format!(
+                    "error with cfs lock 'storage-local-lvm': unable to remove vm-{vmid}-disk-0"
+                )),
+            );
+        }
+        let disks = owned_disks(g);
+        st.guests.remove(&vmid);
+        // `remove_vm_access`: its ACLs and pool membership go with it.
+        st.access.remove_vm_access(vmid);
+        let log = disks
+            .iter()
+            .map(|d| format!("  Logical volume \"{d}\" successfully removed."))
+            .collect();
+        (log, Ok(()))
+    });
+    let upid = tasks::spawn_task(
+        inner,
+        &mut st,
+        spec(call, &node, task_type(kind, "destroy"), vmid, vec![]),
+        plan,
+        effect,
+    );
+    Ok(Reply::data(json!(upid)))
+}
+
+fn running_destroy_text(kind: GuestKind, vmid: u32) -> String {
+    match kind {
+        GuestKind::Lxc => format!("unable to destroy CT {vmid} - container is running"),
+        GuestKind::Qemu => format!("VM {vmid} is running - destroy failed"),
+    }
+}
+
+/// The disk volumes a destroy removes (cloud-init and CD-ROM drives excluded).
+fn owned_disks(g: &Guest) -> Vec<String> {
+    g.config
         .iter()
         .filter(|(k, v)| {
             (k.as_str() == "rootfs" || k.starts_with("scsi") || k.starts_with("virtio"))
@@ -458,43 +492,26 @@ pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) ->
                 .and_then(|vol| vol.rsplit([':', '/']).next())
                 .map(str::to_string)
         })
+        .collect()
+}
+
+/// A base volume of template `g` that another guest's disk is a linked clone of (its volume
+/// id is `<base volid>/<own name>`): ST `volume_is_base_and_used`.
+fn base_volume_in_use(st: &State, g: &Guest) -> Option<String> {
+    let bases: Vec<&str> = g
+        .config
+        .values()
+        .filter_map(|v| v.split(',').next())
+        .filter(|vol| vol.contains(":base-"))
         .collect();
-    let effect_node = node.clone();
-    let effect: tasks::Effect = Box::new(move |st, fail| {
-        let Some(g) = st
-            .guests
-            .get_mut(&vmid)
-            .filter(|g| g.node == effect_node && g.kind == kind)
-        else {
-            return (vec![], Ok(()));
-        };
-        if fail {
-            g.config.remove("lock");
-            return (
-                vec![],
-                Err(format!(
-                    "error with cfs lock 'storage-local-lvm': unable to remove vm-{vmid}-disk-0"
-                )),
-            );
-        }
-        st.guests.remove(&vmid);
-        // `remove_vm_access`: its ACLs and pool membership go with it.
-        st.access.remove_vm_access(vmid);
-        let mut log: Vec<String> = disks
-            .iter()
-            .map(|d| format!("  Logical volume \"{d}\" successfully removed."))
-            .collect();
-        if force {
-            log.insert(0, format!("stopping CT {vmid}"));
-        }
-        (log, Ok(()))
-    });
-    let upid = tasks::spawn(
-        inner,
-        &mut st,
-        spec(call, &node, task_type(kind, "destroy"), vmid, vec![]),
-        vec![guard],
-        effect,
-    );
-    Ok(Reply::data(json!(upid)))
+    bases
+        .into_iter()
+        .find(|base| {
+            let prefix = format!("{base}/");
+            st.guests
+                .values()
+                .filter(|o| o.vmid != g.vmid)
+                .any(|o| o.config.values().any(|v| v.starts_with(&prefix)))
+        })
+        .map(str::to_string)
 }

@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::json;
 
-use super::guest::{spec, with_start_time};
+use super::guest::spec;
+use super::power::{PowerTask, spawn_power};
 use super::{check_node, lock_guest};
 use crate::sim::core::Inner;
+use crate::sim::locks;
 use crate::sim::server::Call;
-use crate::sim::state::{Guest, STORAGES, noun, split_tags};
-use crate::sim::tasks;
+use crate::sim::state::{Guest, STORAGES, State, noun, split_tags};
+use crate::sim::tasks::{self, INTERRUPTED, TaskLock, TaskPlan};
 use crate::sim::types::GuestKind;
 use crate::sim::wire::{ApiError, ApiResult, Reply};
 
@@ -35,24 +36,36 @@ const COPIED: [&str; 14] = [
 
 /// `POST /nodes/{node}/lxc`: returns the UPID of a `vzcreate` task; the config carries
 /// `lock: create` until it ends.
+///
+/// As CT API2/LXC.pm does it: `check_vmid_unused` first, with no lock and no prefix (:277,
+/// so a retried create answers at once); then `create_and_lock_config` under the config
+/// flock taken for 5 s (GC AbstractConfig.pm:257-259), which checks again and writes the
+/// config with `lock: create` (its errors carry `unable to create CT 100 - `, :415-416); the
+/// worker then holds the flock (10 s to get it) while it builds the container (:629-630). A
+/// missing template is the worker's error (ST Storage.pm:784 via LXC/Create.pm:54). With
+/// `start=1` the worker forks a separate `vzstart` task once the container exists (:640).
 pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let node = call.node().to_string();
     let vmid = call.vmid();
     {
         let st = inner.state();
         check_node(&st, &node)?;
+        check_vmid_unused(&st, vmid, "")?;
+        // Pool, VM.Allocate, config keys, template and storages: before any lock, as
+        // CT API2/LXC.pm:286-360 checks them.
+        super::allocate::check_lxc_create(&st, call, vmid, false)?;
     }
     let prefix = format!("unable to create CT {vmid} - ");
-    let guard = lock_guest(inner, GuestKind::Lxc, vmid, inner.cfg.lock_timeout, &prefix).await?;
+    let guard = lock_guest(
+        inner,
+        GuestKind::Lxc,
+        vmid,
+        inner.cfg.create_lock_timeout,
+        &prefix,
+    )
+    .await?;
     let mut st = inner.state();
-    if let Some(other) = st.guests.get(&vmid) {
-        return Err(ApiError::internal(format!(
-            "{} {vmid} already exists on node '{}'",
-            noun(other.kind),
-            other.node
-        )));
-    }
-    super::allocate::check_lxc_create(&st, call, vmid, false)?;
+    check_vmid_unused(&st, vmid, &prefix)?;
     // Storages.
     let ostemplate = call.get("ostemplate").unwrap_or_default().to_string();
     let (tmpl_store, _) = ostemplate.split_once(':').unwrap_or(("", ""));
@@ -63,11 +76,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             ApiError::internal(format!("storage '{tmpl_store}' does not exist"))
         });
     }
-    let Some(template) = st.templates.iter().find(|t| t.volid == ostemplate).cloned() else {
-        return Err(ApiError::internal(format!(
-            "can't find file '{ostemplate}'"
-        )));
-    };
+    let template = st.templates.iter().find(|t| t.volid == ostemplate).cloned();
     let default_store = call.get("storage").unwrap_or("local");
     let rootfs_param = call
         .get("rootfs")
@@ -118,7 +127,12 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     config.insert("swap".into(), "512".into());
     config.insert("rootfs".into(), rootfs);
     config.insert("lock".into(), "create".into());
-    for key in COPIED {
+    // CT API2/LXC.pm:270 `$unprivileged = 1 if !defined($unprivileged);` and :411
+    // `$conf->{unprivileged} = 1 if $unprivileged;`.
+    if call.get("unprivileged") != Some("0") {
+        config.insert("unprivileged".into(), "1".into());
+    }
+    for key in COPIED.into_iter().filter(|k| *k != "unprivileged") {
         if let Some(v) = call.get(key) {
             config.insert(key.into(), v.into());
         }
@@ -159,16 +173,15 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             snapshots: BTreeMap::new(),
         },
     );
+    drop(guard);
     let start = call.flag("start");
-    let archive = template
-        .volid
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let first_log = vec![format!(
-        "extracting archive '/var/lib/vz/template/cache/{archive}'"
-    )];
+    let first_log = match &template {
+        Some(t) => vec![format!(
+            "extracting archive '/var/lib/vz/template/cache/{}'",
+            t.volid.rsplit('/').next().unwrap_or_default()
+        )],
+        None => vec![],
+    };
     let effect_node = node.clone();
     let pool = call.get("pool").map(str::to_string);
     let effect: tasks::Effect = Box::new(move |st, fail| {
@@ -184,6 +197,15 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 )),
             );
         };
+        let Some(template) = template else {
+            st.guests.remove(&vmid);
+            return (
+                vec![],
+                Err(format!(
+                    "unable to create CT {vmid} - can't find file '{ostemplate}'"
+                )),
+            );
+        };
         if fail {
             st.guests.remove(&vmid);
             return (
@@ -194,7 +216,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             );
         }
         g.config.remove("lock");
-        let mut log = vec![
+        let log = vec![
             format!(
                 "Total bytes read: {} ({}MiB, 312MiB/s)",
                 template.size * 4,
@@ -204,24 +226,55 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             "Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ..."
                 .to_string(),
         ];
-        if start {
-            g.running = true;
-            g.started = Some(Instant::now());
-            log.push(format!("starting CT {vmid}"));
-        }
         // Pool membership comes last, once the container exists (CT API2/LXC.pm:627).
         if let Some(pool) = &pool {
             st.access.add_vm_to_pool(vmid, pool);
         }
         (log, Ok(()))
     });
-    let effect = with_start_time(inner, effect, vmid);
-    let upid = tasks::spawn(
+    let mut plan = TaskPlan {
+        interrupted: format!("unable to create CT {vmid} - {INTERRUPTED}"),
+        ..TaskPlan::default()
+    };
+    plan.locks.push(TaskLock {
+        path: locks::lock_path(GuestKind::Lxc, vmid),
+        timeout: inner.cfg.lock_timeout,
+        prefix: format!("unable to create CT {vmid} - "),
+        faultable: false,
+    });
+    if start {
+        let power = PowerTask {
+            kind: GuestKind::Lxc,
+            action: "start".into(),
+            node: node.clone(),
+            vmid,
+            skiplock: false,
+            user: call.caller.upid_user(),
+            token_id: call.caller.token_id.clone(),
+        };
+        plan.after = Some(Box::new(move |inner, st| {
+            spawn_power(inner, st, power);
+        }));
+    }
+    let upid = tasks::spawn_task(
         inner,
         &mut st,
         spec(call, &node, "vzcreate", vmid, first_log),
-        vec![guard],
+        plan,
         effect,
     );
     Ok(Reply::data(json!(upid)))
+}
+
+/// PVE's `check_vmid_unused` (CL Cluster.pm:781 `die "$vmtypestr $vmid already exists on node
+/// '$d->{node}'\n";`), anywhere in the cluster.
+fn check_vmid_unused(st: &State, vmid: u32, prefix: &str) -> Result<(), ApiError> {
+    match st.guests.get(&vmid) {
+        Some(other) => Err(ApiError::internal(format!(
+            "{prefix}{} {vmid} already exists on node '{}'",
+            noun(other.kind),
+            other.node
+        ))),
+        None => Ok(()),
+    }
 }

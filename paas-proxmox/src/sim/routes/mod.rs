@@ -9,6 +9,7 @@ mod guest;
 mod lxc;
 mod net;
 mod pools;
+mod power;
 mod qemu;
 mod restore;
 mod snapshot;
@@ -23,7 +24,7 @@ use super::locks::{self, LockGuard};
 use super::server::Call;
 use super::state::{Guest, State, conf_path};
 use super::types::GuestKind;
-use super::wire::{ApiError, ApiResult};
+use super::wire::{ApiError, ApiResult, ErrorBody};
 
 /// Runs the handler of `METHOD path-template`.
 pub(crate) async fn dispatch(
@@ -81,6 +82,9 @@ pub(crate) async fn dispatch(
         ("GET", "/pools/{poolid}") => pools::read(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
+        ("GET", "/nodes/{node}/tasks") => tasks::list(inner, &call),
+        ("DELETE", "/nodes/{node}/tasks/{upid}") => tasks::stop(inner, &call),
+        ("GET", "/cluster/tasks") => tasks::cluster(inner, &call),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
         ("POST", "/nodes/{node}/lxc") if call.flag("restore") => restore::lxc(inner, &call).await,
@@ -105,11 +109,11 @@ pub(crate) async fn dispatch(
         }
         ("POST", p) if p.starts_with("/nodes/{node}/lxc/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Lxc, action).await
+            power::power(inner, &call, Lxc, action).await
         }
         ("POST", p) if p.starts_with("/nodes/{node}/qemu/{vmid}/status/") => {
             let action = p.rsplit('/').next().unwrap_or_default();
-            guest::power(inner, &call, Qemu, action).await
+            power::power(inner, &call, Qemu, action).await
         }
         (m, p) if p.contains("/{vmid}/snapshot") => {
             let kind = if p.starts_with("/nodes/{node}/lxc/") {
@@ -127,10 +131,9 @@ pub(crate) async fn dispatch(
 pub(crate) fn check_node(st: &State, node: &str) -> Result<(), ApiError> {
     match st.node(node) {
         Some(n) if n.online => Ok(()),
-        Some(_) => Err(ApiError::new(
-            595,
-            format!("Connection refused - {node} is offline"),
-        )),
+        // pveproxy passes AnyEvent::HTTP's pseudo status through with the OS error as the
+        // reason and no body (HS AnyEvent.pm:855-873; the reason text is inferred).
+        Some(_) => Err(ApiError::new(595, "No route to host").with_body(ErrorBody::Empty)),
         None => Err(ApiError::internal(format!(
             "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
         ))),

@@ -102,16 +102,33 @@ pub(crate) fn lxc_interfaces(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     if !g.running {
         return Ok(Reply::data(Value::Null));
     }
-    let mut list = vec![
-        json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}),
-    ];
-    for i in ifaces(inner, g) {
-        let mut v =
-            json!({"name": i.name, "hwaddr": i.mac, "inet6": format!("{}/64", link_local(&i.mac))});
-        if let Some(inet) = i.inet {
-            v["inet"] = json!(inet);
+    // CT LXC.pm:1277-1311 `get_interfaces`: `ip --json a` as `name`, the legacy `inet`/`inet6`
+    // and `hwaddr` keys, and `ip-addresses` / `hardware-address` with the family names of
+    // iproute2 (`inet`, `inet6`).
+    let entry = |name: &str, mac: &str, v4: Option<&str>, v6: &str| {
+        let mut addrs = Vec::new();
+        let mut v = json!({"name": name, "hwaddr": mac, "hardware-address": mac, "inet6": v6});
+        if let Some(cidr) = v4 {
+            v["inet"] = json!(cidr);
+            if let Some((ip, len)) = cidr.split_once('/') {
+                addrs.push(json!({"ip-address-type": "inet", "ip-address": ip, "prefix": len.parse::<u8>().unwrap_or(32)}));
+            }
         }
-        list.push(v);
+        if let Some((ip, len)) = v6.split_once('/') {
+            addrs.push(json!({"ip-address-type": "inet6", "ip-address": ip, "prefix": len.parse::<u8>().unwrap_or(128)}));
+        }
+        v["ip-addresses"] = Value::Array(addrs);
+        v
+    };
+    let mut list = vec![entry(
+        "lo",
+        "00:00:00:00:00:00",
+        Some("127.0.0.1/8"),
+        "::1/128",
+    )];
+    for i in ifaces(inner, g) {
+        let v6 = format!("{}/64", link_local(&i.mac));
+        list.push(entry(&i.name, &i.mac, i.inet.as_deref(), &v6));
     }
     Ok(Reply::data(Value::Array(list)))
 }

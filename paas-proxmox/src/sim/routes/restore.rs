@@ -297,6 +297,7 @@ pub(crate) async fn lxc(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         if start {
             g.running = true;
             g.started = Some(Instant::now());
+            g.started_epoch = 0;
             log.push(format!("starting CT {vmid}"));
         }
         if let Some(pool) = &pool {
@@ -304,7 +305,7 @@ pub(crate) async fn lxc(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         }
         (log, Ok(()))
     });
-    let effect = super::guest::with_start_time(inner, effect, vmid);
+    let effect = super::guest::wrap_epoch(inner, effect, vmid);
     let upid = tasks::spawn(
         inner,
         &mut st,
@@ -643,6 +644,7 @@ pub(crate) async fn qemu(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         if start {
             g.running = true;
             g.started = Some(Instant::now());
+            g.started_epoch = 0;
             log.push("Execute autostart".to_string());
         }
         if let Some(pool) = &pool {
@@ -650,7 +652,7 @@ pub(crate) async fn qemu(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         }
         (log, Ok(()))
     });
-    let effect = super::guest::with_start_time(inner, effect, vmid);
+    let effect = super::guest::wrap_epoch(inner, effect, vmid);
     let ty = if is_restore { "qmrestore" } else { "qmcreate" };
     let upid = tasks::spawn(
         inner,
