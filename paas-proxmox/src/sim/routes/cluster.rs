@@ -270,12 +270,16 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             out.push(json!({"volid": volid, "content": content, "format": "raw", "size": size, "vmid": g.vmid}));
         }
     }
-    out.extend(super::backup::content_entries(&st, call.node(), storage));
+    out.extend(super::backup_volumes::content_entries(
+        &st,
+        call.node(),
+        storage,
+    ));
     // Each item passes `check_volume_access` for the caller, or is left out.
     let perms = st.access.perms(&authid);
     out.retain(|v| {
         let content = v["content"].as_str().unwrap_or_default();
-        super::backup::volume_visible(&perms, storage, v)
+        super::backup_volumes::volume_visible(&perms, storage, v)
             && (filter.is_empty() || filter.contains(&content))
             && allowed.split(',').any(|a| a == content)
             && vmid_filter.is_none_or(|id| v["vmid"].as_i64() == Some(id))

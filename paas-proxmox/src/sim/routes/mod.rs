@@ -4,6 +4,7 @@ mod access;
 mod acl;
 mod allocate;
 mod backup;
+mod backup_volumes;
 mod cluster;
 mod guest;
 mod lxc;
@@ -11,6 +12,7 @@ mod net;
 mod pools;
 mod power;
 mod qemu;
+mod qemu_create;
 mod restore;
 mod snapshot;
 mod tasks;
@@ -46,19 +48,19 @@ pub(crate) async fn dispatch(
         ("POST", "/access/ticket") => access::ticket(inner, &call),
         ("POST", "/nodes/{node}/vzdump") => backup::vzdump(inner, &call).await,
         ("GET", "/nodes/{node}/storage/{storage}/content/{volume}") => {
-            backup::volume_attributes(inner, &call)
+            backup_volumes::volume_attributes(inner, &call)
         }
         ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}") => {
-            backup::update_volume(inner, &call)
+            backup_volumes::update_volume(inner, &call)
         }
         ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
-            backup::delete_volume(inner, &call).await
+            backup_volumes::delete_volume(inner, &call).await
         }
         ("GET", "/nodes/{node}/storage/{storage}/prunebackups") => {
-            backup::prune_dry_run(inner, &call)
+            backup_volumes::prune_dry_run(inner, &call)
         }
         ("DELETE", "/nodes/{node}/storage/{storage}/prunebackups") => {
-            backup::prune_delete(inner, &call).await
+            backup_volumes::prune_delete(inner, &call).await
         }
         ("GET", "/access/users") => users::list(inner, &call),
         ("POST", "/access/users") => users::create(inner, &call),
@@ -89,7 +91,7 @@ pub(crate) async fn dispatch(
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
         ("POST", "/nodes/{node}/lxc") if call.flag("restore") => restore::lxc(inner, &call).await,
         ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
-        ("POST", "/nodes/{node}/qemu") => restore::qemu(inner, &call).await,
+        ("POST", "/nodes/{node}/qemu") => qemu_create::qemu(inner, &call).await,
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => qemu::clone(inner, &call).await,
         ("GET", "/nodes/{node}/lxc/{vmid}") => guest::index(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu/{vmid}") => guest::index(inner, &call, Qemu),
