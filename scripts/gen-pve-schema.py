@@ -10,6 +10,9 @@ Proxmox VE 9.1.3 schema, converted to plain JSON from the `api-viewer/apidata.js
 the Proxmox `pve-docs` package ships. Only the operations the simulator implements
 (OPERATIONS below) are kept, with descriptions stripped, so that builds never need the full
 schema. Properties named like `net[n]` get an `n_max` key: the highest index PVE accepts.
+Each operation keeps its `permissions` (`check`, `user`; descriptions stripped) and
+`allowtoken`: the simulator evaluates them as pve-access-control's `check_api2_permissions`
+does.
 """
 
 import json
@@ -61,6 +64,53 @@ OPERATIONS = [
     ("GET", "/nodes/{node}/tasks"),
     ("DELETE", "/nodes/{node}/tasks/{upid}"),
     ("GET", "/cluster/tasks"),
+    # Backups and restore.
+    ("POST", "/nodes/{node}/vzdump"),
+    ("GET", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("GET", "/nodes/{node}/storage/{storage}/prunebackups"),
+    ("DELETE", "/nodes/{node}/storage/{storage}/prunebackups"),
+    ("POST", "/nodes/{node}/qemu"),
+    # Snapshots.
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/snapshot"),
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}"),
+    ("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback"),
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config"),
+    ("PUT", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config"),
+    ("GET", "/nodes/{node}/qemu/{vmid}/snapshot"),
+    ("POST", "/nodes/{node}/qemu/{vmid}/snapshot"),
+    ("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}"),
+    ("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}"),
+    ("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback"),
+    ("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config"),
+    ("PUT", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config"),
+    # Pools.
+    ("GET", "/pools"),
+    ("POST", "/pools"),
+    ("PUT", "/pools"),
+    ("DELETE", "/pools"),
+    ("GET", "/pools/{poolid}"),
+    ("PUT", "/pools/{poolid}"),
+    ("DELETE", "/pools/{poolid}"),
+    # Users, API tokens, ACLs, roles, permissions.
+    ("GET", "/access/users"),
+    ("POST", "/access/users"),
+    ("GET", "/access/users/{userid}"),
+    ("PUT", "/access/users/{userid}"),
+    ("DELETE", "/access/users/{userid}"),
+    ("GET", "/access/users/{userid}/token"),
+    ("GET", "/access/users/{userid}/token/{tokenid}"),
+    ("POST", "/access/users/{userid}/token/{tokenid}"),
+    ("PUT", "/access/users/{userid}/token/{tokenid}"),
+    ("DELETE", "/access/users/{userid}/token/{tokenid}"),
+    ("GET", "/access/acl"),
+    ("PUT", "/access/acl"),
+    ("GET", "/access/roles"),
+    ("GET", "/access/roles/{roleid}"),
+    ("GET", "/access/permissions"),
 ]
 
 # Highest index of the `name[n]` properties (pve-container and qemu-server limits).
@@ -127,9 +177,12 @@ def main():
                     sys.exit(f"no index limit known for {name} in {method} {path}")
                 p["n_max"] = N_MAX[base]
             props[name] = p
+        perms = {k: v for k, v in (info.get("permissions") or {}).items() if k != "description"}
         ops.append({
             "method": method,
             "path": path,
+            "permissions": perms,
+            "allowtoken": info.get("allowtoken", 1),
             "parameters": {
                 "additionalProperties": params.get("additionalProperties", 1),
                 "properties": dict(sorted(props.items())),

@@ -4,9 +4,12 @@
 //! token or a ticket (with CSRF header and renewal), unwraps the `{"data": ...}` envelope, and
 //! maps every failure through one table ([`error`]) to the SDK's [`paas_core::Error`]. The
 //! endpoints live in one module per area: [`cluster`], [`guest`] (shared by containers and
-//! VMs), [`lxc`], [`qemu`], [`disks`], [`storage`], [`tasks`].
+//! VMs), [`lxc`], [`qemu`], [`disks`], [`storage`], [`tasks`], [`snapshot`], [`backup`],
+//! [`pools`], [`access`].
 
+pub mod access;
 mod auth;
+pub mod backup;
 pub mod cluster;
 mod config;
 pub mod disks;
@@ -14,9 +17,11 @@ pub mod error;
 pub mod guest;
 pub mod lxc;
 pub mod num;
+pub mod pools;
 pub mod qemu;
 mod recover;
 mod request;
+pub mod snapshot;
 pub mod storage;
 pub mod task_list;
 pub mod tasks;

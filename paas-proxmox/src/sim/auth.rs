@@ -8,6 +8,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::access::{AccessConfig, compute_api_permission, split_tokenid};
 use super::types::ApiToken;
 use super::wire::{ApiError, percent_decode};
 
@@ -21,6 +22,12 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The id permissions are checked for (PVE's `$rpcenv->get_user()`): `root@pam` or
+    /// `root@pam!paas`.
+    pub fn authid(&self) -> String {
+        self.upid_user()
+    }
+
     /// The user as a UPID shows it: `root@pam` or `root@pam!paas`.
     pub fn upid_user(&self) -> String {
         match &self.token_id {
@@ -52,7 +59,8 @@ impl fmt::Debug for Auth {
 /// The simulated superuser.
 pub(crate) const USER: &str = "root@pam";
 
-fn random_uuid(rng: &mut impl Rng) -> String {
+/// A random UUID (v4), as PVE makes token secrets.
+pub(crate) fn random_uuid(rng: &mut impl Rng) -> String {
     let mut b: [u8; 16] = rng.random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -136,12 +144,13 @@ impl Auth {
     /// HS AnyEvent.pm:1576-1594 and PM HTTPServer.pm:82-125 do it: a `PVEAuthCookie` cookie
     /// wins, then a `PVEAuthCookie` in the `Authorization` header, and only without a ticket
     /// an API token. Texts are pve-manager 9.1.3's (9.1.5 turns them all into
-    /// `Authentication failed!`).
+    /// `Authentication failed!`). Users and tokens come from `access`.
     pub fn authenticate(
         &self,
         method: &str,
         headers: &HeaderMap,
         now: i64,
+        access: &AccessConfig,
     ) -> Result<Caller, ApiError> {
         let cookie = headers
             .get_all(header::COOKIE)
@@ -157,7 +166,7 @@ impl Auth {
             .filter(|t| !t.is_empty());
         let Some(ticket) = ticket else {
             if let Some(token) = authorization.and_then(|a| extract_auth_value(a, "PVEAPIToken")) {
-                return self.verify_token(&token);
+                return verify_token(&token, access, now);
             }
             // PM HTTPServer.pm:89 `die "No ticket\n" if !$ticket;`
             return Err(ApiError::new(401, "No ticket"));
@@ -166,6 +175,7 @@ impl Auth {
         // HTTP_UNAUTHORIZED)`.
         let user = self
             .verify_ticket(&ticket, now)
+            .filter(|u| check_user_enabled(access, u, now).is_ok())
             .ok_or_else(|| ApiError::new(401, "permission denied - invalid PVE ticket"))?;
         if method != "GET" {
             let csrf = headers
@@ -182,41 +192,6 @@ impl Auth {
         })
     }
 
-    /// AC AccessControl.pm:488-512 `verify_token`.
-    fn verify_token(&self, value: &str) -> Result<Caller, ApiError> {
-        if value.is_empty() {
-            return Err(ApiError::new(401, "no API token specified"));
-        }
-        // `/^(.*)=(.*)$/`: the token id runs up to the last `=`.
-        let Some((tokenid, secret)) = value.rsplit_once('=') else {
-            return Err(ApiError::new(401, "no tokenid specified"));
-        };
-        let Some((user, token)) = split_tokenid(tokenid) else {
-            return Err(ApiError::new(
-                401,
-                format!(
-                    "'{tokenid}' is not a valid token ID - not able to split into user and token parts"
-                ),
-            ));
-        };
-        if user != self.token.user {
-            return Err(ApiError::new(401, format!("no such user ('{user}')")));
-        }
-        if token != self.token.token_id {
-            return Err(ApiError::new(
-                401,
-                format!("no such token '{token}' for user '{user}'"),
-            ));
-        }
-        if secret != self.token.secret {
-            return Err(ApiError::new(401, "invalid token value!"));
-        }
-        Ok(Caller {
-            user: user.to_string(),
-            token_id: Some(token.to_string()),
-        })
-    }
-
     /// `POST /access/ticket`: a password or a still valid ticket gives a new ticket.
     pub fn login(
         &self,
@@ -224,6 +199,7 @@ impl Auth {
         password: &str,
         realm: Option<&str>,
         now: i64,
+        access: &AccessConfig,
     ) -> Result<Value, ApiError> {
         // AC API2/AccessControl.pm:275 `$username .= "\@$param->{realm}" if
         // $param->{realm};`: appended even when the name already has a realm.
@@ -231,7 +207,18 @@ impl Auth {
             Some(realm) => format!("{username}@{realm}"),
             None => username.to_string(),
         };
-        let by_password = user == USER && password == self.password;
+        // root@pam has the simulator's password; `pve` realm users the one they were
+        // created with.
+        let by_password = check_user_enabled(access, &user, now).is_ok()
+            && if user == USER {
+                password == self.password
+            } else {
+                access
+                    .users
+                    .get(&user)
+                    .and_then(|u| u.password.as_deref())
+                    .is_some_and(|p| p == password)
+            };
         let by_ticket = password.starts_with("PVE:")
             && self.verify_ticket(password, now).is_some_and(|u| u == user);
         if !(by_password || by_ticket) {
@@ -241,15 +228,56 @@ impl Auth {
             "username": user,
             "ticket": self.ticket(&user, now),
             "CSRFPreventionToken": self.csrf_token(&user, now),
-            "cap": {
-                "vms": {"VM.PowerMgmt": 1, "VM.Allocate": 1, "VM.Config.Options": 1, "VM.Clone": 1, "VM.Audit": 1},
-                "nodes": {"Sys.Audit": 1},
-                "storage": {"Datastore.Audit": 1, "Datastore.AllocateSpace": 1},
-                "access": {"User.Modify": 1},
-                "dc": {"Sys.Audit": 1},
-            },
+            "cap": compute_api_permission(access, &user),
         }))
     }
+}
+
+/// `check_user_enabled` (AC AccessControl.pm:663-696).
+fn check_user_enabled(access: &AccessConfig, user: &str, now: i64) -> Result<(), String> {
+    let Some(u) = access.users.get(user) else {
+        return Err(format!("no such user ('{user}')"));
+    };
+    if !u.enable {
+        return Err(format!("user '{user}' is disabled"));
+    }
+    if u.expire > 0 && u.expire < now {
+        return Err(format!("user '{user}' access expired"));
+    }
+    Ok(())
+}
+
+/// `PVEAPIToken=USER@REALM!TOKENID=SECRET` (AC AccessControl.pm:487-516, 9.1.3 texts).
+fn verify_token(value: &str, access: &AccessConfig, now: i64) -> Result<Caller, ApiError> {
+    let unauthorized = |m: String| ApiError::new(401, m);
+    if value.is_empty() {
+        return Err(unauthorized("no API token specified".into()));
+    }
+    // `/^(.*)=(.*)$/`: the token id runs up to the last `=`.
+    let Some((tokenid, secret)) = value.rsplit_once('=') else {
+        return Err(unauthorized("no tokenid specified".into()));
+    };
+    let Some((user, token)) = split_tokenid(tokenid) else {
+        return Err(unauthorized(format!(
+            "'{tokenid}' is not a valid token ID - not able to split into user and token parts"
+        )));
+    };
+    check_user_enabled(access, user, now).map_err(unauthorized)?;
+    let Some(info) = access.users.get(user).and_then(|u| u.tokens.get(token)) else {
+        return Err(unauthorized(format!(
+            "no such token '{token}' for user '{user}'"
+        )));
+    };
+    if info.expire > 0 && info.expire < now {
+        return Err(unauthorized(format!("token '{token}' access expired")));
+    }
+    if secret != info.secret {
+        return Err(unauthorized("invalid token value!".into()));
+    }
+    Ok(Caller {
+        user: user.to_string(),
+        token_id: Some(token.to_string()),
+    })
 }
 
 /// HS Formatter.pm:78-88 `extract_auth_value`: `(?:^|\s)KEY(?:=| )([^;]*)`, unescaped.
@@ -270,21 +298,6 @@ fn extract_auth_value(header: &str, key: &str) -> Option<String> {
         from = at + key.len();
     }
     None
-}
-
-/// AC AccessControl.pm `split_tokenid`: `user@realm!tokenname`.
-fn split_tokenid(tokenid: &str) -> Option<(&str, &str)> {
-    let (user, token) = tokenid.split_once('!')?;
-    let (name, realm) = user.split_once('@')?;
-    let ok_token = !token.is_empty()
-        && token
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-        && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    (!name.is_empty() && !realm.is_empty() && ok_token).then_some((user, token))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::access::AccessConfig;
 use super::auth::Auth;
 use super::clock::Clock;
 use super::faults::FaultInjector;
@@ -96,6 +97,7 @@ impl Inner {
     pub fn new(cfg: SimConfig, fingerprint: String) -> Self {
         let clock = Clock::new();
         let now = clock.now();
+        let auth = Auth::new(cfg.ticket_lifetime);
         let nodes: Vec<Node> = (1..=cfg.nodes)
             .map(|i| Node {
                 name: format!("pve{i}"),
@@ -129,6 +131,8 @@ impl Inner {
             next_ip: 0,
             volumes: HashMap::new(),
             next_content: 0,
+            access: AccessConfig::new(&auth.token.token_id, &auth.token.secret),
+            backups: Vec::new(),
         };
         if cfg.template_vm
             && let Some(node) = st.nodes.first().map(|n| n.name.clone())
@@ -177,12 +181,13 @@ impl Inner {
                     started: None,
                     started_epoch: 0,
                     dhcp_ip: ip,
+                    snapshots: BTreeMap::new(),
                 },
             );
         }
         Inner {
             faults: FaultInjector::new(cfg.faults.clone(), cfg.seed),
-            auth: Auth::new(cfg.ticket_lifetime),
+            auth,
             locks: FileLocks::default(),
             clock,
             fingerprint: std::sync::RwLock::new(fingerprint),

@@ -28,6 +28,12 @@ pub(crate) fn check_named(name: &str, value: &str) -> Result<(), String> {
 }
 
 fn check_one(name: &str, v: &str) -> Result<(), String> {
+    // Formats whose checker has its own texts.
+    match name {
+        "pve-poolid" => return super::access::verify_poolname(v),
+        "prune-backups" => return super::backups::parse_prune(v).map(|_| ()),
+        _ => {}
+    }
     let ok = match name {
         "pve-node" => is_node_name(v),
         "pve-vmid" => is_vmid(v),

@@ -35,14 +35,24 @@
 //!   is the task's exit status; PVE 9.x clones take the template's lock shared and the new
 //!   VMID's config is written by the worker; PVE's error texts (`CT 100 already exists on node
 //!   'pve1'`, `can't lock file ... - got timeout`, `CT is locked (create)`, ...), and seeded
-//!   fault injection ([`Faults`]), including responses lost after the call ran.
+//!   fault injection ([`Faults`]), including responses lost after the call ran;
+//! - snapshots (tasks `vzsnapshot`/`qmsnapshot`, ..., `lock: snapshot` while they run),
+//!   backups (`vzdump`, `lock: backup`), their volumes, pruning, and restores (`vzrestore`,
+//!   `qmrestore`; an existing guest only with `force`);
+//! - `user.cfg`: users, privilege-separated API tokens, ACLs with PVE's built-in roles, and
+//!   pools; every route checks the schema's `permissions` (and what PVE checks in its code)
+//!   before it validates, with 403 `Permission check failed (/vms/100, VM.Allocate)`;
+//!   listings are filtered as PVE filters them. The default token `root@pam!paas` is not
+//!   privilege-separated, so it may do everything; [`PveSim::add_user`],
+//!   [`PveSim::add_token`] and [`PveSim::grant`] (or the `/access` API) add others.
 //!
-//! Not modelled: permissions (the only user is `root@pam`, allowed everything, so no 403),
-//! HTTP/2, pools and HA, shared storages, memory over-commit refusal, refusing a disk for lack
-//! of space (thin pools over-commit; their used space is counted as if every volume were
-//! full), the ~10 s lag of `/cluster/resources` and `/cluster/tasks` behind pvestatd. Injected
-//! 596 replies of `timeout_rate` mean the call did not run; those of `lost_response_rate` mean
-//! it did. Tickets are signed with SHA-256 (hex), not RSA; config digests are 40 hex digits of
+//! Not modelled: groups (no `/access/groups`), realms other than `pam`/`pve`, HTTP/2, HA,
+//! shared storages, memory over-commit refusal, refusing a disk for lack of space (thin pools
+//! over-commit; their used space is counted as if every volume were full), the ~10 s lag of
+//! `/cluster/resources` and `/cluster/tasks` behind pvestatd. A backup job locks all its
+//! guests for the whole task (PVE: one after the other). Injected 596 replies of
+//! `timeout_rate` mean the call did not run; those of `lost_response_rate` mean it did.
+//! Tickets are signed with SHA-256 (hex), not RSA; config digests are 40 hex digits of
 //! SHA-256 rather than SHA-1 of the file.
 //!
 //! ```no_run
@@ -60,7 +70,10 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
+mod admin;
 mod auth;
+mod backups;
 mod builder;
 mod clock;
 mod core;
@@ -87,6 +100,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use admin::BackupInfo;
 pub use builder::PveSimBuilder;
 pub use types::{
     ApiToken, Faults, GuestInfo, GuestKind, GuestStatus, NewGuest, SimError, SimVolume,
@@ -400,6 +414,7 @@ impl PveSim {
                 started: guest.running.then(Instant::now),
                 started_epoch: if guest.running { now } else { 0 },
                 dhcp_ip,
+                snapshots: BTreeMap::new(),
             },
         );
         Ok(())

@@ -29,6 +29,10 @@ pub(crate) struct Operation {
     pub additional: bool,
     /// The parameter schemas by name (`net[n]` style names included as they are).
     pub properties: Map<String, Value>,
+    /// The schema's `permissions` (`check` and/or `user`), evaluated before validation.
+    pub permissions: Value,
+    /// Whether API tokens may call it (`allowtoken`; only `POST /access/ticket` says no).
+    pub allowtoken: bool,
 }
 
 impl Operation {
@@ -86,6 +90,8 @@ impl Schema {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
+            let permissions = op.get("permissions").cloned().unwrap_or(Value::Null);
+            let allowtoken = op.get("allowtoken").map(truthy).unwrap_or(true);
             let segments = path
                 .split('/')
                 .filter(|s| !s.is_empty())
@@ -102,6 +108,8 @@ impl Schema {
                 segments,
                 additional,
                 properties,
+                permissions,
+                allowtoken,
             });
         }
         Ok(Schema { ops: out })
@@ -115,6 +123,23 @@ impl Schema {
 
     /// Finds the operation for a method and the decoded path segments (after `/api2/json`).
     pub fn lookup(&self, method: &str, segments: &[String]) -> Lookup<'_> {
+        // `{storage}/content` is registered with `fragmentDelimiter => ''` (ST
+        // API2/Storage/Status.pm:31-37): the rest of the URI is one volume ID, slashes and all.
+        let joined;
+        let segments = if segments.len() > 6
+            && segments[0] == "nodes"
+            && segments[2] == "storage"
+            && segments[4] == "content"
+        {
+            joined = segments[..5]
+                .iter()
+                .cloned()
+                .chain(std::iter::once(segments[5..].join("/")))
+                .collect::<Vec<_>>();
+            &joined[..]
+        } else {
+            segments
+        };
         let mut best: Option<(&Operation, BTreeMap<String, String>, usize)> = None;
         for op in &self.ops {
             if op.method != method || op.segments.len() != segments.len() {

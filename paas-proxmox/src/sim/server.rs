@@ -10,6 +10,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Response, header};
 
+use super::access;
 use super::auth::Caller;
 use super::core::Inner;
 use super::faults::{AfterCall, CallFault, ERROR_TEXT};
@@ -154,10 +155,13 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> (ApiResult, Stage) {
     // Authentication comes before routing (HS AnyEvent.pm:1602 `$auth =
     // $self->auth_handler(`), so an unauthenticated call to an unknown path is a 401.
     let caller = if needs_auth(&method, &rel) {
-        match inner
-            .auth
-            .authenticate(&method, &parts.headers, inner.clock.now())
-        {
+        let authenticated = {
+            let st = inner.state();
+            inner
+                .auth
+                .authenticate(&method, &parts.headers, inner.clock.now(), &st.access)
+        };
+        match authenticated {
             Ok(c) => c,
             Err(e) => return (Err(e.with_body(ErrorBody::Empty)), Stage::Auth),
         }
@@ -227,6 +231,18 @@ async fn handle(inner: &Arc<Inner>, req: Request) -> (ApiResult, Stage) {
             );
         }
         raw.insert(name.clone(), Raw::Str(value.clone()));
+    }
+    // PVE checks the schema's permissions before it validates the parameters (PM
+    // HTTPServer.pm:157-161 `check_api2_permissions` before `$handler->handle`).
+    if needs_auth(&method, &rel) {
+        let scalars: BTreeMap<String, String> = raw
+            .iter()
+            .filter_map(|(k, v)| v.scalar().map(|s| (k.clone(), s)))
+            .collect();
+        let st = inner.state();
+        if let Err(e) = access::check_route(&st.access, op, &caller, &scalars) {
+            return (Err(e), Stage::Early);
+        }
     }
     let params = match validate(op, &raw) {
         Ok(p) => p,

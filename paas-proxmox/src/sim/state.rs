@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::access::AccessConfig;
+use super::backups::BackupVolume;
 use super::tasks::Task;
 use super::types::{GuestInfo, GuestKind, GuestStatus};
 
@@ -36,6 +38,10 @@ pub(crate) struct Guest {
     pub started_epoch: i64,
     /// The IPv4 address (CIDR) DHCP gives it; static addresses come from `net0`/`ipconfig0`.
     pub dhcp_ip: String,
+    /// Snapshots by name: each a copy of the config map as it was (plus PVE's `snaptime`,
+    /// `description`, `parent`, `snapstate`, `vmstate` keys), as the snapshot sections of the
+    /// config file hold them.
+    pub snapshots: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Guest {
@@ -232,6 +238,10 @@ pub(crate) struct State {
     pub volumes: HashMap<String, super::volumes::VolMeta>,
     /// The last content id handed out.
     pub next_content: u64,
+    /// `user.cfg`: users, tokens, ACLs, pools.
+    pub access: AccessConfig,
+    /// Backup archives (`vzdump-*`) on the nodes' storages.
+    pub backups: Vec<BackupVolume>,
 }
 
 /// The storages every node has: `(name, type, content)` of a stock LVM-thin install

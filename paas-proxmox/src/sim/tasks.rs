@@ -226,6 +226,9 @@ pub(crate) struct TaskPlan {
     pub interrupted: String,
     /// Runs after a successful end.
     pub after: Option<After>,
+    /// Release `locks` once `check` ran instead of at the end: workers that only set the
+    /// config's `lock` key under the file lock (snapshots, vzdump) and then work without it.
+    pub release_after_check: bool,
 }
 
 impl Default for TaskPlan {
@@ -236,6 +239,7 @@ impl Default for TaskPlan {
             check: None,
             interrupted: INTERRUPTED.to_string(),
             after: None,
+            release_after_check: false,
         }
     }
 }
@@ -319,6 +323,7 @@ pub(crate) fn spawn_task(
             check,
             interrupted,
             after,
+            release_after_check,
         } = plan;
         let cancelled = cancel.notified();
         tokio::pin!(cancelled);
@@ -365,6 +370,9 @@ pub(crate) fn spawn_task(
                 Ok(lines) => checked_lines = lines,
                 Err(e) => stop = Some(Stop::Failed(e)),
             }
+        }
+        if release_after_check {
+            guards.clear();
         }
         if stop.is_none() && !duration.is_zero() {
             tokio::select! {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::check_node;
+use crate::sim::access::Perms;
 use crate::sim::core::Inner;
 use crate::sim::server::Call;
 use crate::sim::state::{Guest, STORAGES, State, parse_size};
@@ -49,13 +50,34 @@ fn cpu_load(st: &State, node: &str, maxcpu: u32) -> f64 {
     ((0.01 + running * 0.02) / f64::from(maxcpu.max(1))).min(1.0)
 }
 
+/// Without `Sys.Audit` on the node PVE leaves out its statistics (PM API2Tools.pm:61
+/// `extract_node_stats(..., $exclude_stats)`).
+fn hide_node_stats(perms: &Perms<'_>, node: &str, v: &mut Value) {
+    if perms.has(&format!("/nodes/{node}"), &["Sys.Audit"]) {
+        return;
+    }
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "uptime", "cpu", "mem", "disk", "maxcpu", "maxmem", "maxdisk",
+        ] {
+            o.remove(k);
+        }
+    }
+}
+
 /// `GET /nodes`.
-pub(crate) fn nodes(inner: &Arc<Inner>) -> ApiResult {
+pub(crate) fn nodes(inner: &Arc<Inner>, call: &Call) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
+    let perms = st.access.perms(&authid);
     let list: Vec<Value> = st
         .nodes
         .iter()
-        .map(|n| node_json(inner, &st, &n.name))
+        .map(|n| {
+            let mut v = node_json(inner, &st, &n.name);
+            hide_node_stats(&perms, &n.name, &mut v);
+            v
+        })
         .collect();
     Ok(Reply::data(Value::Array(list)))
 }
@@ -116,9 +138,6 @@ pub(crate) fn guest_resource(inner: &Inner, g: &Guest) -> Value {
     if let Some(lock) = g.lock() {
         v["lock"] = json!(lock);
     }
-    if let Some(pool) = g.config.get("pool") {
-        v["pool"] = json!(pool);
-    }
     v
 }
 
@@ -133,7 +152,9 @@ pub(crate) fn uptime(inner: &Inner, g: &Guest) -> i64 {
 
 /// `GET /cluster/resources`.
 pub(crate) fn resources(inner: &Arc<Inner>, call: &Call) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
+    let perms = st.access.perms(&authid);
     let ty = call.get("type");
     let mut out = Vec::new();
     if ty.is_none() || ty == Some("node") {
@@ -143,15 +164,24 @@ pub(crate) fn resources(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 o.remove("ssl_fingerprint");
                 o.insert("cgroup-mode".into(), json!(2));
             }
+            hide_node_stats(&perms, &n.name, &mut v);
             v
         }));
     }
-    if ty.is_none() || ty == Some("vm") {
-        out.extend(st.guests.values().map(|g| guest_resource(inner, g)));
-    }
+    // Pools and guests, filtered by the caller's rights; `pool` from user.cfg membership.
+    out.extend(super::pools::resource_entries(
+        inner,
+        &st,
+        &perms,
+        ty.is_none(),
+        ty.is_none() || ty == Some("vm"),
+    ));
     if ty.is_none() || ty == Some("storage") {
         for n in &st.nodes {
             for (name, plugin, content) in STORAGES {
+                if !perms.has(&format!("/storage/{name}"), &["Datastore.Audit"]) {
+                    continue;
+                }
                 out.push(json!({
                     "id": format!("storage/{}/{name}", n.name),
                     "type": "storage",
@@ -193,6 +223,7 @@ pub(crate) fn nextid(inner: &Arc<Inner>, call: &Call) -> ApiResult {
 
 /// `GET /nodes/{node}/storage/{storage}/content`.
 pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
     check_node(&st, call.node())?;
     let storage = call.get("storage").unwrap_or_default();
@@ -239,9 +270,17 @@ pub(crate) fn storage_content(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             out.push(json!({"volid": volid, "content": content, "format": "raw", "size": size, "vmid": g.vmid}));
         }
     }
+    out.extend(super::backup_volumes::content_entries(
+        &st,
+        call.node(),
+        storage,
+    ));
+    // Each item passes `check_volume_access` for the caller, or is left out.
+    let perms = st.access.perms(&authid);
     out.retain(|v| {
         let content = v["content"].as_str().unwrap_or_default();
-        (filter.is_empty() || filter.contains(&content))
+        super::backup_volumes::volume_visible(&perms, storage, v)
+            && (filter.is_empty() || filter.contains(&content))
             && allowed.split(',').any(|a| a == content)
             && vmid_filter.is_none_or(|id| v["vmid"].as_i64() == Some(id))
     });

@@ -55,12 +55,16 @@ pub(crate) fn spec(
 
 /// `GET /nodes/{node}/lxc` and `/qemu`.
 pub(crate) fn list(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiResult {
+    let authid = call.caller.authid();
     let st = inner.state();
     check_node(&st, call.node())?;
+    // "Only list CTs where you have VM.Audit permission on /vms/<vmid>."
+    let perms = st.access.perms(&authid);
     let list: Vec<Value> = st
         .guests
         .values()
         .filter(|g| g.node == call.node() && g.kind == kind)
+        .filter(|g| perms.has(&format!("/vms/{}", g.vmid), &["VM.Audit"]))
         .map(|g| {
             let mut v = status_json(inner, g);
             if let Some(o) = v.as_object_mut() {
@@ -201,7 +205,7 @@ pub(crate) fn config(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> ApiRes
 }
 
 /// Config keys PVE returns as JSON numbers.
-fn is_numeric_key(k: &str) -> bool {
+pub(crate) fn is_numeric_key(k: &str) -> bool {
     matches!(
         k,
         "memory"
@@ -239,6 +243,7 @@ pub(crate) async fn update_config(inner: &Arc<Inner>, call: &Call, kind: GuestKi
     {
         let st = inner.state();
         let g = find_guest(&st, call.node(), kind, vmid)?;
+        super::allocate::check_config_update(&st, call, g, &NOT_CONFIG)?;
         if !call.flag("skiplock") {
             check_lock(g)?;
         }
@@ -457,6 +462,8 @@ pub(crate) async fn destroy(inner: &Arc<Inner>, call: &Call, kind: GuestKind) ->
         }
         let disks = owned_disks(g);
         st.guests.remove(&vmid);
+        // `remove_vm_access`: its ACLs and pool membership go with it.
+        st.access.remove_vm_access(vmid);
         let log = disks
             .iter()
             .map(|d| format!("  Logical volume \"{d}\" successfully removed."))

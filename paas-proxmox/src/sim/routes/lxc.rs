@@ -55,6 +55,9 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         let st = inner.state();
         check_node(&st, &node)?;
         check_vmid_unused(&st, vmid, "")?;
+        // Pool, VM.Allocate, config keys, template and storages: before any lock, as
+        // CT API2/LXC.pm:286-360 checks them.
+        super::allocate::check_lxc_create(&st, call, vmid, false)?;
         ctconfig::plan_ct_create(call)?
     };
     let prefix = format!("unable to create CT {vmid} - ");
@@ -123,9 +126,6 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             config.insert("tags".into(), tags);
         }
     }
-    if let Some(pool) = call.get("pool") {
-        config.insert("pool".into(), pool.into());
-    }
     for (key, value) in &call.params {
         let is_net = key
             .strip_prefix("net")
@@ -153,6 +153,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             started: None,
             started_epoch: 0,
             dhcp_ip,
+            snapshots: BTreeMap::new(),
         },
     );
     drop(guard);
@@ -165,6 +166,7 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         None => vec![],
     };
     let effect_node = node.clone();
+    let pool = call.get("pool").map(str::to_string);
     let effect: tasks::Effect = Box::new(move |st, fail| {
         let Some(g) = st
             .guests
@@ -207,6 +209,10 @@ pub(crate) async fn create(inner: &Arc<Inner>, call: &Call) -> ApiResult {
             "Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ..."
                 .to_string(),
         ];
+        // Pool membership comes last, once the container exists (CT API2/LXC.pm:627).
+        if let Some(pool) = &pool {
+            st.access.add_vm_to_pool(vmid, pool);
+        }
         (log, Ok(()))
     });
     let mut plan = TaskPlan {

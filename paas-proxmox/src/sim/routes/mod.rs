@@ -1,16 +1,26 @@
 //! The handlers of the implemented operations, one module per API area.
 
 mod access;
+mod acl;
+mod allocate;
+mod backup;
+mod backup_volumes;
 mod cluster;
 mod guest;
 mod lxc;
 mod net;
+mod pools;
 mod power;
 mod qemu;
 mod qemu_config;
+mod qemu_create;
+mod restore;
+mod snapshot;
 mod storage;
 mod tasks;
+mod users;
 mod volumes;
+mod worker;
 
 use std::sync::Arc;
 
@@ -31,7 +41,7 @@ pub(crate) async fn dispatch(
     use GuestKind::{Lxc, Qemu};
     match (method, path) {
         ("GET", "/version") => cluster::version(),
-        ("GET", "/nodes") => cluster::nodes(inner),
+        ("GET", "/nodes") => cluster::nodes(inner, &call),
         ("GET", "/nodes/{node}/status") => cluster::node_status(inner, &call),
         ("GET", "/cluster/resources") => cluster::resources(inner, &call),
         ("GET", "/cluster/nextid") => cluster::nextid(inner, &call),
@@ -39,14 +49,52 @@ pub(crate) async fn dispatch(
             cluster::storage_content(inner, &call)
         }
         ("POST", "/access/ticket") => access::ticket(inner, &call),
+        ("POST", "/nodes/{node}/vzdump") => backup::vzdump(inner, &call).await,
+        ("GET", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup_volumes::volume_attributes(inner, &call)
+        }
+        ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup_volumes::update_volume(inner, &call)
+        }
+        ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            backup_volumes::delete_volume(inner, &call).await
+        }
+        ("GET", "/nodes/{node}/storage/{storage}/prunebackups") => {
+            backup_volumes::prune_dry_run(inner, &call)
+        }
+        ("DELETE", "/nodes/{node}/storage/{storage}/prunebackups") => {
+            backup_volumes::prune_delete(inner, &call).await
+        }
+        ("GET", "/access/users") => users::list(inner, &call),
+        ("POST", "/access/users") => users::create(inner, &call),
+        ("GET", "/access/users/{userid}") => users::read(inner, &call),
+        ("PUT", "/access/users/{userid}") => users::update(inner, &call),
+        ("DELETE", "/access/users/{userid}") => users::delete(inner, &call),
+        ("GET", "/access/users/{userid}/token") => users::token_list(inner, &call),
+        ("GET", "/access/users/{userid}/token/{tokenid}") => users::token_read(inner, &call),
+        ("POST", "/access/users/{userid}/token/{tokenid}") => users::token_create(inner, &call),
+        ("PUT", "/access/users/{userid}/token/{tokenid}") => users::token_update(inner, &call),
+        ("DELETE", "/access/users/{userid}/token/{tokenid}") => users::token_delete(inner, &call),
+        ("GET", "/access/acl") => acl::read(inner, &call),
+        ("PUT", "/access/acl") => acl::update(inner, &call),
+        ("GET", "/access/roles") => acl::roles(inner),
+        ("GET", "/access/roles/{roleid}") => acl::role(inner, &call),
+        ("GET", "/access/permissions") => acl::permissions(inner, &call),
+        ("GET", "/pools") => pools::index(inner, &call),
+        ("POST", "/pools") => pools::create(inner, &call),
+        ("PUT", "/pools" | "/pools/{poolid}") => pools::update(inner, &call),
+        ("DELETE", "/pools" | "/pools/{poolid}") => pools::delete(inner, &call),
+        ("GET", "/pools/{poolid}") => pools::read(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/status") => tasks::status(inner, &call),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => tasks::log(inner, &call),
         ("GET", "/nodes/{node}/tasks") => tasks::list(inner, &call),
         ("DELETE", "/nodes/{node}/tasks/{upid}") => tasks::stop(inner, &call),
-        ("GET", "/cluster/tasks") => tasks::cluster(inner),
+        ("GET", "/cluster/tasks") => tasks::cluster(inner, &call),
         ("GET", "/nodes/{node}/lxc") => guest::list(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu") => guest::list(inner, &call, Qemu),
+        ("POST", "/nodes/{node}/lxc") if call.flag("restore") => restore::lxc(inner, &call).await,
         ("POST", "/nodes/{node}/lxc") => lxc::create(inner, &call).await,
+        ("POST", "/nodes/{node}/qemu") => qemu_create::qemu(inner, &call).await,
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => qemu::clone(inner, &call).await,
         ("GET", "/nodes/{node}/lxc/{vmid}") => guest::index(inner, &call, Lxc),
         ("GET", "/nodes/{node}/qemu/{vmid}") => guest::index(inner, &call, Qemu),
@@ -72,6 +120,14 @@ pub(crate) async fn dispatch(
             let action = p.rsplit('/').next().unwrap_or_default();
             power::power(inner, &call, Qemu, action).await
         }
+        (m, p) if p.contains("/{vmid}/snapshot") => {
+            let kind = if p.starts_with("/nodes/{node}/lxc/") {
+                Lxc
+            } else {
+                Qemu
+            };
+            snapshot::dispatch(inner, m, p, kind, &call).await
+        }
         (m, p) if handles_volumes(m, p) => volumes_dispatch(inner, m, p, call).await,
         _ => Err(ApiError::not_implemented(method, path)),
     }
@@ -94,7 +150,7 @@ fn handles_volumes(method: &str, path: &str) -> bool {
 
 async fn volumes_dispatch(inner: &Arc<Inner>, method: &str, path: &str, call: Call) -> ApiResult {
     match (method, path) {
-        ("GET", "/storage") => storage::index(&call),
+        ("GET", "/storage") => storage::index(inner, &call),
         ("GET", "/nodes/{node}/storage") => storage::node_index(inner, &call),
         ("GET", "/nodes/{node}/storage/{storage}/status") => storage::status(inner, &call),
         ("POST", "/nodes/{node}/lxc/{vmid}/move_volume") => {

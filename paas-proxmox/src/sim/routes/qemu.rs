@@ -190,6 +190,15 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         vmid,
         newid,
     };
+    // The pool, storage and bridge permissions of `$load_and_check` (:4350-4398).
+    if let Some(src) = st
+        .guests
+        .get(&vmid)
+        .filter(|g| g.node == node && g.kind == GuestKind::Qemu)
+    {
+        let src_config: Vec<(String, String)> = src.config.clone().into_iter().collect();
+        super::allocate::check_clone(&st, call, &src_config)?;
+    }
     job.check(&st).map_err(Refusal::api)?;
     let timeout = inner.cfg.clone_lock_timeout;
     let locks = vec![
@@ -229,6 +238,7 @@ pub(crate) async fn clone(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 started: None,
                 started_epoch: 0,
                 dhcp_ip,
+                snapshots: BTreeMap::new(),
             },
         );
         Ok(Vec::new())
@@ -296,9 +306,6 @@ fn finish(st: &mut State, job: &CloneJob, fail: bool) -> (Vec<String>, Result<()
     );
     if let Some(d) = &job.description {
         config.insert("description".into(), d.clone());
-    }
-    if let Some(p) = &job.pool {
-        config.insert("pool".into(), p.clone());
     }
     // Disks, in key order: full copies get new volumes of the same size (fresh data ids),
     // linked clones a thin snapshot of the base volume.
@@ -409,6 +416,10 @@ fn finish(st: &mut State, job: &CloneJob, fail: bool) -> (Vec<String>, Result<()
     g.config = config;
     if let Some(t) = &job.target {
         g.node = t.clone();
+    }
+    // QS API2/Qemu.pm:4607 `add_vm_to_pool($newid, $pool) if $pool;` at the task's end.
+    if let Some(pool) = &job.pool {
+        st.access.add_vm_to_pool(newid, pool);
     }
     (log, Ok(()))
 }

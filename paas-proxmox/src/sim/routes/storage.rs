@@ -16,10 +16,23 @@ use crate::sim::wire::{ApiError, ApiResult, Reply};
 /// The digest of the simulated `storage.cfg` (it never changes).
 const STORAGE_CFG_DIGEST: &str = "8c4e4d8d5f1a6e0c2b9a7f3e1d0c6b5a4f3e2d1c";
 
-/// `GET /storage`: the storage configuration (`type` filters by plugin type).
-pub(crate) fn index(call: &Call) -> ApiResult {
+/// Config.pm/Status.pm index: `next if !$rpcenv->check_any($authuser, "/storage/$storeid",
+/// ['Datastore.Audit', 'Datastore.AllocateSpace'], 1);`.
+fn may_see(st: &State, call: &Call, storage: &str) -> bool {
+    let authid = call.caller.authid();
+    st.access.perms(&authid).has_any(
+        &format!("/storage/{storage}"),
+        &["Datastore.Audit", "Datastore.AllocateSpace"],
+    )
+}
+
+/// `GET /storage`: the storage configuration (`type` filters by plugin type), the storages
+/// the caller may see.
+pub(crate) fn index(inner: &Arc<Inner>, call: &Call) -> ApiResult {
+    let st = inner.state();
     let list: Vec<Value> = STORAGES
         .iter()
+        .filter(|(name, _, _)| may_see(&st, call, name))
         .filter(|(_, plugin, _)| call.get("type").is_none_or(|t| t == *plugin))
         .map(|(name, plugin, content)| {
             let mut v = json!({
@@ -81,7 +94,7 @@ pub(crate) fn node_index(inner: &Arc<Inner>, call: &Call) -> ApiResult {
         .is_some_and(|t| t != node && t != "localhost");
     let mut out = Vec::new();
     for (name, plugin, content) in STORAGES {
-        if only.is_some_and(|s| s != name) || other_target {
+        if only.is_some_and(|s| s != name) || other_target || !may_see(&st, call, name) {
             continue;
         }
         if !wanted.is_empty() && !content.split(',').any(|c| wanted.contains(&c)) {

@@ -33,10 +33,35 @@ fn find<'a>(st: &'a State, call: &Call) -> Result<&'a Task, ApiError> {
         .ok_or_else(|| ApiError::param("upid", "no such task"))
 }
 
+/// PM API2/Tasks.pm:27-37 `$check_task_user` on the user field of a UPID (`user@realm` or
+/// `user@realm!token`): a token owns only its own tasks, a user also its tokens'.
+fn owns(authid: &str, upid_user: &str) -> bool {
+    match upid_user.split_once('!') {
+        Some((user, _)) => authid == upid_user || authid == user,
+        None => authid == upid_user,
+    }
+}
+
+/// "The user needs '`privilege`' permissions on '/nodes/<node>' if they are not the owner of
+/// the task" (checked from the UPID, before the task's file is looked at).
+fn check_owner(st: &State, call: &Call, privilege: &str) -> Result<(), ApiError> {
+    let upid = parsed_upid(call)?;
+    let upid_user = parse_upid(upid).map(|(_, _, _, u)| u).unwrap_or_default();
+    let authid = call.caller.authid();
+    if owns(&authid, &upid_user) {
+        return Ok(());
+    }
+    st.access
+        .perms(&authid)
+        .check(&format!("/nodes/{}", call.node()), &[privilege])
+}
+
 /// `GET /nodes/{node}/tasks/{upid}/status`.
 pub(crate) fn status(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
-    Ok(Reply::data(find(&st, call)?.status_json()))
+    let task = find(&st, call)?;
+    check_owner(&st, call, "Sys.Audit")?;
+    Ok(Reply::data(task.status_json()))
 }
 
 /// `GET /nodes/{node}/tasks/{upid}/log` (`start`, `limit`). An unknown but well-formed UPID
@@ -46,6 +71,7 @@ pub(crate) fn log(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     check_node(&st, call.node())?;
     let upid = parsed_upid(call)?;
+    check_owner(&st, call, "Sys.Audit")?;
     let Some(task) = st.tasks.get(upid).filter(|t| t.node == call.node()) else {
         return Ok(Reply::data(
             json!([{"n": 1, "t": "unable to open file - No such file or directory"}]),
@@ -89,6 +115,12 @@ fn status_type(task: &Task) -> &'static str {
 pub(crate) fn list(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     check_node(&st, call.node())?;
+    // :184 `$auditor`: without Sys.Audit on the node, only the caller's own tasks.
+    let authid = call.caller.authid();
+    let auditor = st
+        .access
+        .perms(&authid)
+        .has(&format!("/nodes/{}", call.node()), &["Sys.Audit"]);
     let start = call.int("start").unwrap_or(0).max(0) as u64;
     let mut limit = call.int("limit").unwrap_or(50);
     let userfilter = call.get("userfilter").filter(|u| !u.is_empty());
@@ -119,6 +151,13 @@ pub(crate) fn list(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     // :197-213 `$filter_task`.
     let mut consider = |task: &Task, status_kind: &str, out: &mut Vec<Value>| {
         if userfilter.is_some_and(|u| !task.user.to_lowercase().contains(&u.to_lowercase())) {
+            return;
+        }
+        let upid_user = match &task.token_id {
+            Some(t) => format!("{}!{t}", task.user),
+            None => task.user.clone(),
+        };
+        if !(auditor || owns(&authid, &upid_user)) {
             return;
         }
         if typefilter.is_some_and(|t| task.ty != t) {
@@ -163,20 +202,32 @@ pub(crate) fn list(inner: &Arc<Inner>, call: &Call) -> ApiResult {
 /// `GET /cluster/tasks`: every node's recent tasks as pvestatd broadcasts them (PM
 /// API2/Cluster.pm:727-748, PC RESTEnvironment.pm `active_workers`): the running ones, then
 /// the newest finished ones, at most 25 per node in all (`$MAX_FINISHED = 25`).
-pub(crate) fn cluster(inner: &Arc<Inner>) -> ApiResult {
+///
+/// Without `Sys.Audit` on `/` a caller sees the tasks whose user (the token's owner, for a
+/// token's task) is the caller: a token sees none (:741 `$task->{user} eq $authuser`).
+pub(crate) fn cluster(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
+    let authid = call.caller.authid();
+    let all = st.access.perms(&authid).has("/", &["Sys.Audit"]);
     let mut out = Vec::new();
     for node in &st.nodes {
         let mut tasks: Vec<&Task> = st.tasks.values().filter(|t| t.node == node.name).collect();
         tasks.sort_by_key(|t| std::cmp::Reverse((t.starttime, t.pid)));
         let running: Vec<&&Task> = tasks.iter().filter(|t| t.running).collect();
         let room = 25usize.saturating_sub(running.len());
-        out.extend(running.iter().map(|t| t.cluster_json()));
+        // The broadcast list is capped first; the caller's filter applies to what it holds.
+        let visible = |t: &Task| all || t.user == authid;
         out.extend(
-            tasks
+            running
                 .iter()
-                .filter(|t| !t.running)
-                .take(room)
+                .filter(|t| visible(t))
+                .map(|t| t.cluster_json()),
+        );
+        let finished: Vec<&&Task> = tasks.iter().filter(|t| !t.running).take(room).collect();
+        out.extend(
+            finished
+                .iter()
+                .filter(|t| visible(t))
                 .map(|t| t.cluster_json()),
         );
     }
@@ -189,6 +240,9 @@ pub(crate) fn cluster(inner: &Arc<Inner>) -> ApiResult {
 pub(crate) fn stop(inner: &Arc<Inner>, call: &Call) -> ApiResult {
     let st = inner.state();
     let task = find(&st, call)?;
+    // :328 "The user needs 'Sys.Modify' permissions on '/nodes/<node>' if they aren't the
+    // owner of the task."
+    check_owner(&st, call, "Sys.Modify")?;
     if task.running {
         task.cancel.notify_one();
     }

@@ -184,14 +184,25 @@ pub(crate) async fn move_volume(inner: &Arc<Inner>, call: &Call) -> ApiResult {
                 target_key,
             };
             let mut st = inner.state();
-            job.check(
-                &st,
-                &node,
-                vmid,
-                digest.as_deref(),
-                target_digest.as_deref(),
-            )
-            .map_err(ApiError::internal)?;
+            // :2815-2822: the target's VM.Config.Disk (not for root@pam), then, after the
+            // checks, Datastore.AllocateSpace on the volume's storage.
+            let authid = call.caller.authid();
+            let perms = st.access.perms(&authid);
+            if !perms.is_root() {
+                perms.check_vm(target, None, &["VM.Config.Disk"], false)?;
+            }
+            let mp = job
+                .check(
+                    &st,
+                    &node,
+                    vmid,
+                    digest.as_deref(),
+                    target_digest.as_deref(),
+                )
+                .map_err(ApiError::internal)?;
+            if let Some(sid) = storage_of(&mp.volume) {
+                perms.check(&format!("/storage/{sid}"), &["Datastore.AllocateSpace"])?;
+            }
             let id = format!("{vmid}-{}>{target}-{}", job.key, job.target_key);
             let timeout = inner.cfg.lock_timeout;
             let mut locks = vec![LockReq::exclusive(GuestKind::Lxc, vmid, timeout)];
@@ -492,9 +503,16 @@ pub(crate) async fn resize(inner: &Arc<Inner>, call: &Call, kind: GuestKind) -> 
     let mut st = inner.state();
     check_node(&st, &node)?;
     if kind == GuestKind::Lxc {
-        // CT :2418 `$load_and_check->(); # early checks before forking+locking`.
-        ct_resize_check(&st, &node, vmid, &disk, &size, digest.as_deref())
+        // CT :2418 `$load_and_check->(); # early checks before forking+locking`, with
+        // Datastore.AllocateSpace on the volume's storage (:2344).
+        let (volid, _, _) = ct_resize_check(&st, &node, vmid, &disk, &size, digest.as_deref())
             .map_err(ApiError::internal)?;
+        if let Some(sid) = storage_of(&volid) {
+            let authid = call.caller.authid();
+            st.access
+                .perms(&authid)
+                .check(&format!("/storage/{sid}"), &["Datastore.AllocateSpace"])?;
+        }
     }
     let begin: worker::Begin = Box::new(|_| Ok(Vec::new()));
     let effect_node = node.clone();
